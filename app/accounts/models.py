@@ -1,0 +1,33 @@
+"""Watched accounts: the company's own accounts and its executives' personal ones."""
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Enum, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, utcnow
+
+
+class AccountKind(enum.StrEnum):
+    COMPANY = "company"
+    EXECUTIVE = "executive"
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handle: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[AccountKind] = mapped_column(
+        Enum(
+            AccountKind,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        )
+    )
+    display_name: Mapped[str] = mapped_column(String(200))
+    x_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

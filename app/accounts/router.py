@@ -1,0 +1,28 @@
+"""HTTP routes of watched accounts."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+from sqlalchemy.orm import Session
+
+from app.accounts import service
+from app.accounts.schemas import AccountCreate, AccountRead
+from app.db import get_read_session, get_session
+
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
+
+
+@router.get("")
+def list_accounts(session: ReadSessionDep) -> list[AccountRead]:
+    """The watched accounts: the company's and its executives'."""
+    return [AccountRead.model_validate(a) for a in service.list_accounts(session=session)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_account(account_in: AccountCreate, session: SessionDep) -> AccountRead:
+    """Register a watched account (company or executive)."""
+    account = service.create(session=session, account_in=account_in)
+    session.commit()
+    return AccountRead.model_validate(account)

@@ -1,0 +1,54 @@
+"""Watched accounts: register, list, look up by handle."""
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.accounts.models import Account
+from app.accounts.schemas import AccountCreate, normalise_handle
+from app.errors import Conflict
+
+
+def list_accounts(*, session: Session) -> Sequence[Account]:
+    return session.scalars(select(Account).order_by(Account.id)).all()
+
+
+def by_handles(*, session: Session, handles: Iterable[str]) -> dict[str, Account]:
+    """The accounts among these handles, keyed by normalised handle."""
+    wanted = {normalise_handle(handle) for handle in handles}
+    rows = session.scalars(select(Account).where(Account.handle.in_(wanted))).all()
+    return {account.handle: account for account in rows}
+
+
+def create(*, session: Session, account_in: AccountCreate) -> Account:
+    """Register a new watched account; a handle or X user id already watched is a conflict."""
+    if by_handles(session=session, handles=[account_in.handle]):
+        raise Conflict(
+            f"account @{account_in.handle} is already registered",
+            details={"handle": account_in.handle},
+        )
+    if account_in.x_user_id and _by_x_user_id(session=session, x_user_id=account_in.x_user_id):
+        raise Conflict(
+            "another account has this X user id", details={"x_user_id": account_in.x_user_id}
+        )
+    account = Account(**account_in.model_dump())
+    session.add(account)
+    session.flush()
+    return account
+
+
+def upsert(*, session: Session, account_in: AccountCreate) -> Account:
+    """Create the account, or update the one with this handle (configuration files use this)."""
+    account = by_handles(session=session, handles=[account_in.handle]).get(account_in.handle)
+    if account is None:
+        return create(session=session, account_in=account_in)
+    account.kind = account_in.kind
+    account.display_name = account_in.display_name
+    account.x_user_id = account_in.x_user_id
+    session.flush()
+    return account
+
+
+def _by_x_user_id(*, session: Session, x_user_id: str) -> Account | None:
+    return session.scalars(select(Account).where(Account.x_user_id == x_user_id)).first()

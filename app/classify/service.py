@@ -1,0 +1,85 @@
+"""Classification: the loaded model behind one narrow interface, and the triage decision."""
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.errors import AppError
+from ml.model import Prediction, TextClassifier
+
+
+class ModelUnavailable(AppError):
+    status_code = 503
+    code = "model_unavailable"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A prediction plus what the service decided from it."""
+
+    label: str
+    probability: float
+    probabilities: dict[str, float]
+    model_version: str
+    triage: bool
+
+
+class Classifier:
+    """The model in use, with the triage policy: below the threshold (or too close a second
+    label) the label is kept but the mention goes to a person instead of being guessed."""
+
+    def __init__(self, model: TextClassifier, *, threshold: float, margin: float) -> None:
+        self.model = model
+        self.threshold = threshold
+        self.margin = margin
+
+    @classmethod
+    def load(cls, path: Path, *, threshold: float, margin: float) -> "Classifier":
+        return cls(TextClassifier.load(path), threshold=threshold, margin=margin)
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    def classify(self, texts: Sequence[str]) -> list[Verdict]:
+        """One vectorised model call for all the texts."""
+        return [self._verdict(p) for p in self.model.predict(texts)]
+
+    def _verdict(self, prediction: Prediction) -> Verdict:
+        return Verdict(
+            label=prediction.label,
+            probability=prediction.probability,
+            probabilities=prediction.probabilities,
+            model_version=self.model.version,
+            triage=self.needs_triage(prediction),
+        )
+
+    def needs_triage(self, prediction: Prediction) -> bool:
+        if prediction.probability < self.threshold:
+            return True
+        ranked = sorted(prediction.probabilities.values(), reverse=True)
+        return len(ranked) > 1 and ranked[0] - ranked[1] < self.margin
+
+
+_FRENCH = frozenset(
+    """le la les un une des du de et est à au aux en dans pour pas sur avec je vous nous il elle ce
+    cette mon ma mes votre vos depuis encore toujours gare retard merci bonjour svp quand quoi rien
+    très trop c'est j'ai n'est qu'il aucun aucune""".split()
+)
+_ENGLISH = frozenset(
+    """the a an and is are was to of in on for not with i you we it this my your our since still
+    again flight delay thanks hello please when what nothing very too it's i'm don't can't no
+    any""".split()
+)
+_WORD = re.compile(r"[\w']+")
+
+
+def guess_language(text: str) -> str | None:
+    """'fr' or 'en' from common words, or None when the text gives no evidence either way."""
+    words = [w for w in _WORD.findall(text.lower()) if not w.isdigit()]
+    french = sum(w in _FRENCH for w in words) + 2 * len(re.findall(r"[éèêàçùôî]", text.lower()))
+    english = sum(w in _ENGLISH for w in words)
+    if french == english:
+        return None
+    return "fr" if french > english else "en"

@@ -1,0 +1,161 @@
+"""The `aiguilleur` command: serve, migrate, config apply, train, evaluate."""
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from app.config import PACKAGED_MODEL_PATH, Settings, get_settings
+from app.errors import AppError
+
+log = logging.getLogger("aiguilleur")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    settings = get_settings()
+    if argv and argv[0] in _ML_COMMANDS:  # their own parsers own every option after the name
+        return _ML_COMMANDS[argv[0]](argv[1:], settings)
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        result: int = args.handler(args, settings)
+    except AppError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        if error.details:
+            print(f"details: {error.details}", file=sys.stderr)
+        return 2
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aiguilleur", description="Routes mentions to the team in charge."
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP API (migrates first on SQLite)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--config", type=Path, default=None, help="configuration file to load at start"
+    )
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.set_defaults(handler=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply the database migrations")
+    migrate.add_argument("--revision", default="head")
+    migrate.set_defaults(handler=_migrate)
+
+    config = commands.add_parser("config", help="configuration files")
+    config_commands = config.add_subparsers(required=True, metavar="ACTION")
+    apply = config_commands.add_parser(
+        "apply", help="load accounts, teams and routing table from a file"
+    )
+    apply.add_argument("file", type=Path)
+    apply.set_defaults(handler=_config_apply)
+
+    commands.add_parser("train", help="train the classifier (see `aiguilleur train -h`)")
+    commands.add_parser(
+        "evaluate", help="evaluate a model on labelled files (see `aiguilleur evaluate -h`)"
+    )
+    return parser
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from app import schema
+    from app.db import make_engine
+
+    engine = make_engine(settings)
+    schema.upgrade(engine, args.revision)
+    print(f"database at revision {schema.current(engine)}")
+    engine.dispose()
+    return 0
+
+
+def _config_apply(args: argparse.Namespace, settings: Settings) -> int:
+    from app.configuration import service as configuration
+
+    config = configuration.read_file(args.file)
+    applied = _in_transaction(
+        settings,
+        lambda session: configuration.apply(session=session, config=config, source=str(args.file)),
+    )
+    print(
+        f"applied {args.file}: {applied.accounts} accounts, {applied.teams} teams, routing table "
+        f"version {applied.routing_version} ({'new' if applied.routing_changed else 'unchanged'})"
+    )
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from app import schema
+    from app.configuration import service as configuration
+    from app.db import make_engine
+    from app.main import create_app
+
+    engine = make_engine(settings)
+    if settings.is_sqlite:
+        schema.upgrade(engine)
+    elif schema.current(engine) != schema.head():
+        print(
+            "error: the database schema is not at the latest revision; run `aiguilleur migrate`",
+            file=sys.stderr,
+        )
+        return 2
+    engine.dispose()
+    config_file = args.config or settings.config_file
+    if config_file is not None:
+        _config_apply(argparse.Namespace(file=config_file), settings)
+    else:
+        _in_transaction(
+            settings, lambda session: configuration.apply_defaults_if_empty(session=session)
+        )
+    if args.workers > 1:
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+        )
+    else:
+        uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    return 0
+
+
+def _in_transaction(settings: Settings, work):  # type: ignore[no-untyped-def]
+    from app.db import make_engine, make_sessionmaker
+
+    engine = make_engine(settings)
+    try:
+        with make_sessionmaker(engine)() as session, session.begin():
+            return work(session)
+    finally:
+        engine.dispose()
+
+
+def _train(rest: list[str], settings: Settings) -> int:
+    from ml import train
+
+    if "--out" not in rest:
+        rest += ["--out", str(PACKAGED_MODEL_PATH)]
+    return train.main(rest)
+
+
+def _evaluate(rest: list[str], settings: Settings) -> int:
+    from ml import evaluate
+
+    if "--model" not in rest:
+        rest += ["--model", str(settings.model_path)]
+    if "--threshold" not in rest:
+        rest += ["--threshold", str(settings.confidence_threshold)]
+    return evaluate.main(rest)
+
+
+_ML_COMMANDS = {"train": _train, "evaluate": _evaluate}

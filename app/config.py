@@ -1,0 +1,39 @@
+"""The one place that reads the environment: every setting, with its default."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGED_MODEL_PATH = Path(__file__).parent / "classify" / "model"
+
+
+class Settings(BaseSettings):
+    """Settings from `AIGUILLEUR_*` environment variables (or a `.env` file)."""
+
+    model_config = SettingsConfigDict(env_prefix="AIGUILLEUR_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite:///./var/aiguilleur.db"
+    sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
+    model_path: Path = PACKAGED_MODEL_PATH
+    confidence_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
+    triage_margin: float = Field(default=0.0, ge=0.0, le=1.0)
+    config_file: Path | None = None
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    max_text_chars: int = Field(default=25_000, gt=0)
+    max_batch_items: int = Field(default=1_000, gt=0)
+    queue_page_size: int = Field(default=50, ge=1, le=100)
+    log_level: str = "INFO"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

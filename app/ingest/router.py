@@ -1,0 +1,81 @@
+"""HTTP routes of ingest: post mentions (one or a batch) and read them back."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from sqlalchemy.orm import Session
+
+from app.classify.service import Classifier
+from app.config import Settings
+from app.db import get_read_session, get_session
+from app.ingest import service
+from app.ingest.schemas import BatchItemRead, BatchRead, MentionBatchIn, MentionIn, MentionRead
+
+router = APIRouter(prefix="/v1/mentions", tags=["mentions"])
+SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
+
+
+def get_classifier(request: Request) -> Classifier:
+    classifier: Classifier = request.app.state.classifier
+    return classifier
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"model": MentionRead, "description": "Already ingested: the first result, unchanged."}
+    },
+)
+def post_mention(
+    mention_in: MentionIn, response: Response, session: SessionDep, classifier: ClassifierDep
+) -> MentionRead:
+    """Ingest one mention: store, classify, route and queue it (201); a repeat answers 200."""
+    [outcome] = service.ingest(
+        session=session, classifier=classifier, mentions=[mention_in], limit=1
+    )
+    session.commit()
+    if not outcome.created:
+        response.status_code = status.HTTP_200_OK
+    return service.get_mention(session=session, mention_id=outcome.mention_id)
+
+
+@router.post("/batch")
+def post_batch(
+    batch: MentionBatchIn, session: SessionDep, classifier: ClassifierDep, settings: SettingsDep
+) -> BatchRead:
+    """Ingest up to `max_batch_items` mentions in one transaction; results in the order sent."""
+    outcomes = service.ingest(
+        session=session,
+        classifier=classifier,
+        mentions=batch.mentions,
+        limit=settings.max_batch_items,
+    )
+    session.commit()
+    read = service.read_mentions(session=session, ids=[o.mention_id for o in outcomes])
+    items = [
+        BatchItemRead(
+            index=o.index,
+            status="created" if o.created else "duplicate",
+            mention=read[o.mention_id],
+        )
+        for o in outcomes
+    ]
+    created = sum(o.created for o in outcomes)
+    return BatchRead(created=created, duplicates=len(items) - created, items=items)
+
+
+@router.get("/{mention_id}")
+def get_mention(mention_id: int, session: ReadSessionDep) -> MentionRead:
+    """One stored mention with its classification and routing."""
+    return service.get_mention(session=session, mention_id=mention_id)

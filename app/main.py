@@ -1,0 +1,76 @@
+"""The FastAPI application: settings, database, model, routes."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from app import __doc__ as description
+from app.accounts.router import router as accounts_router
+from app.classify.service import Classifier
+from app.config import Settings, get_settings
+from app.db import make_engine, make_sessionmaker
+from app.http import BodySizeLimit, install_error_handlers
+from app.ingest.router import router as ingest_router
+from app.teams.router import router as teams_router
+from app.tickets.router import router as tickets_router
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, classifier: Classifier | None = None) -> FastAPI:
+    """Build the application; the engine and (unless given) the model are made when it starts."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.read_sessionmaker = make_sessionmaker(engine, read_only=True)
+        app.state.classifier = classifier or Classifier.load(
+            settings.model_path,
+            threshold=settings.confidence_threshold,
+            margin=settings.triage_margin,
+        )
+        log.info("model %s loaded from %s", app.state.classifier.version, settings.model_path)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(title="Aiguilleur", description=description, version="0.1.0", lifespan=lifespan)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    for router in (accounts_router, ingest_router, teams_router, tickets_router):
+        app.include_router(router)
+    app.add_api_route("/health", health, methods=["GET"], tags=["health"])
+    app.add_api_route("/ready", ready, methods=["GET"], tags=["health"])
+    return app
+
+
+async def health() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+def ready(request: Request) -> JSONResponse:
+    """The database answers and the model is loaded; 503 otherwise."""
+    checks: dict[str, Any] = {}
+    try:
+        with request.app.state.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as error:
+        checks["database"] = f"unavailable: {type(error).__name__}"
+    classifier = getattr(request.app.state, "classifier", None)
+    checks["model"] = classifier.version if classifier else "not loaded"
+    ok = checks["database"] == "ok" and classifier is not None
+    return JSONResponse(
+        {"status": "ready" if ok else "not_ready", **checks}, status_code=200 if ok else 503
+    )

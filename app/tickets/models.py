@@ -1,0 +1,64 @@
+"""Tickets in a team's queue, and the event rows that are their audit trail."""
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Enum, ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, utcnow
+
+
+class TicketState(enum.StrEnum):
+    OPEN = "open"
+    ASSIGNED = "assigned"
+    WAITING = "waiting"
+    RESOLVED = "resolved"
+
+
+def _state_enum() -> Enum:
+    return Enum(
+        TicketState, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        # One unresolved ticket per conversation: a follow-up joins the thread, never opens another.
+        Index(
+            "uq_tickets_open_conversation",
+            "conversation_key",
+            unique=True,
+            sqlite_where=text("state != 'resolved'"),
+            postgresql_where=text("state != 'resolved'"),
+        ),
+        Index(None, "team_id", "state", "priority", "opened_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    conversation_key: Mapped[str] = mapped_column(String(200))
+    state: Mapped[TicketState] = mapped_column(_state_enum(), default=TicketState.OPEN)
+    priority: Mapped[str] = mapped_column(String(2))
+    label: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    first_mention_id: Mapped[int] = mapped_column(ForeignKey("mentions.id"))
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TicketEvent(Base):
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(100))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str | None] = mapped_column(String(16))
+    mention_id: Mapped[int | None] = mapped_column(ForeignKey("mentions.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None]
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,1 @@
+"""Alembic migrations, shipped inside the package so that `aiguilleur migrate` works when installed."""

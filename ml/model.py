@@ -1,0 +1,97 @@
+"""The model artifact (a skops file and its metadata.json) and the one interface to it."""
+
+import json
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import skops.io as sio
+from skops.io.exceptions import UntrustedTypesFoundException
+from sklearn.pipeline import Pipeline
+
+from ml.features import normalise
+
+MODEL_FILE = "model.skops"
+METADATA_FILE = "metadata.json"
+
+# The only types a model file may contain beyond skops' defaults; anything else is refused, so a
+# tampered artifact cannot make the service run arbitrary code.
+TRUSTED_TYPES = [
+    "sklearn.feature_extraction.text.TfidfTransformer",
+    "sklearn.feature_extraction.text.TfidfVectorizer",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.pipeline.FeatureUnion",
+    "sklearn.pipeline.Pipeline",
+    "numpy.float32",
+    "numpy.float64",
+    "numpy.int64",
+    "numpy.dtype",
+    "numpy.ndarray",
+    "builtins.slice",
+]
+
+
+class ModelError(Exception):
+    """The artifact is missing, unreadable, or not one this code trusts."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    probability: float
+    probabilities: dict[str, float]
+
+
+class TextClassifier:
+    """Texts in; for each, the label, its probability and the whole distribution out."""
+
+    def __init__(self, pipeline: Pipeline, metadata: dict[str, Any]) -> None:
+        self._pipeline = pipeline
+        self.metadata = metadata
+        self.version: str = metadata["version"]
+        self.labels: list[str] = [str(label) for label in pipeline.classes_]
+
+    @classmethod
+    def load(cls, directory: Path) -> "TextClassifier":
+        """Load `model.skops` and `metadata.json` from a directory, trusting only known types."""
+        model_path, metadata_path = directory / MODEL_FILE, directory / METADATA_FILE
+        if not model_path.is_file() or not metadata_path.is_file():
+            raise ModelError(f"no model in {directory} (expected {MODEL_FILE} and {METADATA_FILE})")
+        untrusted = set(sio.get_untrusted_types(file=model_path)) - set(TRUSTED_TYPES)
+        if untrusted:
+            raise ModelError(
+                f"{model_path} contains types that are not trusted: {sorted(untrusted)}"
+            )
+        pipeline = sio.load(model_path, trusted=TRUSTED_TYPES)
+        metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+        return cls(pipeline, metadata)
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        """Classify texts in one vectorised call."""
+        if not texts:
+            return []
+        matrix = self._pipeline.predict_proba([normalise(text) for text in texts])
+        best = np.argmax(matrix, axis=1)
+        return [
+            Prediction(
+                label=self.labels[index],
+                probability=float(row[index]),
+                probabilities={
+                    label: round(float(p), 6) for label, p in zip(self.labels, row, strict=True)
+                },
+            )
+            for row, index in zip(matrix, best, strict=True)
+        ]
+
+
+def save(pipeline: Pipeline, metadata: dict[str, Any], directory: Path) -> None:
+    """Write the artifact; the metadata is written last, so a half-written model is never loaded."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / METADATA_FILE).unlink(missing_ok=True)
+    # skops writes the vocabularies as verbose JSON: deflate takes 49 MB down to about 2 MB.
+    sio.dump(pipeline, directory / MODEL_FILE, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    text = json.dumps(metadata, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    (directory / METADATA_FILE).write_text(text, encoding="utf-8")

@@ -1,0 +1,210 @@
+"""Train the mention classifier from files and write a skops artifact with its metadata."""
+
+import argparse
+import hashlib
+import json
+import platform
+import subprocess
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sklearn
+import skops
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import Pipeline
+
+from ml import model
+from ml.dataset import (
+    SEED_DIR,
+    Columns,
+    Example,
+    clinc150,
+    fingerprint,
+    label_counts,
+    read_labelled,
+    seed_corpus,
+)
+from ml.features import build_features, normalise
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    seed: int = 13
+    c: float = 8.0
+    class_weight: str | None = "balanced"
+    cv_folds: int = 5
+
+
+def build_pipeline(params: TrainingParams) -> Pipeline:
+    classifier = LogisticRegression(
+        C=params.c, class_weight=params.class_weight, max_iter=5000, random_state=params.seed
+    )
+    return Pipeline([("features", build_features()), ("classifier", classifier)])
+
+
+def fit(examples: Sequence[Example], params: TrainingParams) -> Pipeline:
+    """Fit a pipeline on normalised texts; deterministic for the same examples and params."""
+    pipeline = build_pipeline(params)
+    pipeline.fit([normalise(e.text) for e in examples], [e.label for e in examples])
+    return pipeline
+
+
+def cross_validate(examples: Sequence[Example], params: TrainingParams) -> dict[str, float]:
+    """Stratified k-fold macro-F1 and accuracy on the training data itself, seeds fixed."""
+    texts = [normalise(e.text) for e in examples]
+    labels = np.array([e.label for e in examples])
+    folds = StratifiedKFold(n_splits=params.cv_folds, shuffle=True, random_state=params.seed)
+    predicted = cross_val_predict(build_pipeline(params), texts, labels, cv=folds)
+    return {
+        "cv_macro_f1": round(float(f1_score(labels, predicted, average="macro")), 4),
+        "cv_accuracy": round(float(np.mean(predicted == labels)), 4),
+    }
+
+
+def model_version(data_fingerprint: str, params: TrainingParams) -> str:
+    """Same data and params, same version: the version names what the model was built from."""
+    key = json.dumps({"data": data_fingerprint, "params": asdict(params)}, sort_keys=True)
+    return "aiguilleur-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def build_metadata(
+    examples: Sequence[Example],
+    params: TrainingParams,
+    sources: list[str],
+    metrics: dict[str, float],
+) -> dict[str, Any]:
+    data_fingerprint = fingerprint(examples)
+    return {
+        "version": model_version(data_fingerprint, params),
+        "labels": sorted({e.label for e in examples}),
+        "training_data": {
+            "sources": sources,
+            "sha256": data_fingerprint,
+            "examples": len(examples),
+            "counts": label_counts(examples),
+        },
+        "params": asdict(params),
+        "metrics": metrics,
+        "code_revision": _code_revision(),
+        "libraries": {
+            "python": platform.python_version(),
+            "scikit-learn": sklearn.__version__,
+            "skops": skops.__version__,
+            "numpy": np.__version__,
+        },
+        "attribution": "CLINC150 (Larson et al., EMNLP 2019), CC BY 3.0, where listed in sources",
+    }
+
+
+def _code_revision() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],  # noqa: S607 - git from PATH, optional,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def gather(
+    seed_dir: Path | None, clinc: Path | None, extra: Sequence[Path], columns: Columns
+) -> tuple[list[Example], list[str]]:
+    """The training examples and a description of where they came from."""
+    examples: list[Example] = []
+    sources: list[str] = []
+    if seed_dir is not None:
+        examples += seed_corpus(seed_dir)
+        sources.append(f"seed corpus ({seed_dir.name}/*.jsonl)")
+    if clinc is not None:
+        examples += clinc150(clinc)
+        sources.append(
+            "CLINC150 (CC BY 3.0): "
+            + ", ".join(sorted(["flight_status", "lost_luggage", "book_flight", "oos"]))
+        )
+    for path in extra:
+        examples += read_labelled(path, columns)
+        sources.append(path.name)
+    if not examples:
+        raise ValueError("no training data: give a seed corpus, CLINC150 or --data files")
+    return examples, sources
+
+
+def train(
+    examples: Sequence[Example], sources: list[str], params: TrainingParams, out: Path
+) -> dict[str, Any]:
+    """Fit, cross-validate, save; returns the metadata written beside the model."""
+    metrics = cross_validate(examples, params) if params.cv_folds > 1 else {}
+    pipeline = fit(examples, params)
+    metadata = build_metadata(examples, params, sources, metrics)
+    model.save(pipeline, metadata, out)
+    return metadata
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aiguilleur train", description=__doc__)
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("var/model"),
+        help="directory for model.skops and metadata.json",
+    )
+    p.add_argument(
+        "--seed-dir", type=Path, default=SEED_DIR, help="hand-written seed corpus (*.jsonl)"
+    )
+    p.add_argument("--no-seed", action="store_true", help="train on --data files only")
+    p.add_argument(
+        "--clinc",
+        type=Path,
+        default=None,
+        help="CLINC150 data_full.json, to add its travel intents",
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        default=[],
+        help="extra labelled CSV / JSON-lines file",
+    )
+    p.add_argument("--text-field", default="text")
+    p.add_argument("--label-field", default="label")
+    p.add_argument("--random-seed", type=int, default=TrainingParams.seed)
+    p.add_argument(
+        "--c", type=float, default=TrainingParams.c, help="inverse regularisation strength"
+    )
+    p.add_argument(
+        "--cv-folds", type=int, default=TrainingParams.cv_folds, help="0 to skip cross-validation"
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    columns = Columns(text=args.text_field, label=args.label_field)
+    examples, sources = gather(
+        None if args.no_seed else args.seed_dir, args.clinc, args.data, columns
+    )
+    params = TrainingParams(seed=args.random_seed, c=args.c, cv_folds=args.cv_folds)
+    metadata = train(examples, sources, params, args.out)
+    print(
+        json.dumps(
+            {k: metadata[k] for k in ("version", "training_data", "metrics")},
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+    print(f"model written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,118 @@
+"""Fixtures: a migrated database (SQLite, or PostgreSQL from AIGUILLEUR_TEST_DATABASE_URL), the
+shipped model loaded once, and an app configured with the example accounts, teams and routes."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, Executable, func, select, text
+
+from app import schema
+from app.classify.service import Classifier
+from app.config import PACKAGED_MODEL_PATH, Settings
+from app.configuration import service as configuration
+from app.db import Base, make_engine, make_sessionmaker
+from app.main import create_app
+from app.models import import_all
+from ml.model import TextClassifier
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_CONFIG = ROOT / "config" / "aiguilleur.example.yaml"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+POSTGRES_URL = os.environ.get("AIGUILLEUR_TEST_DATABASE_URL")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if POSTGRES_URL:
+        return POSTGRES_URL
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'aiguilleur.db'}"
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(environment="test", database_url=database_url, _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Iterator[Engine]:
+    """The test database, emptied and migrated to head once for the whole session."""
+    engine = make_engine(settings)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    schema.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def model() -> TextClassifier:
+    return TextClassifier.load(PACKAGED_MODEL_PATH)
+
+
+@pytest.fixture
+def classifier(model: TextClassifier, settings: Settings) -> Classifier:
+    return Classifier(model, threshold=settings.confidence_threshold, margin=settings.triage_margin)
+
+
+class Db:
+    """Reads the test database, each call in its own short read-only transaction (a long one
+    would keep an old snapshot on SQLite and miss what later requests commit)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = make_sessionmaker(engine, read_only=True)
+
+    def scalars(self, statement: Executable) -> list[Any]:
+        with self._sessions() as session:
+            return list(session.scalars(statement).all())
+
+    def one(self, statement: Executable) -> Any:
+        [row] = self.scalars(statement)
+        return row
+
+    def count(self, model: type) -> int:
+        return int(self.one(select(func.count()).select_from(model)))
+
+
+@pytest.fixture
+def db(engine: Engine) -> Db:
+    return Db(engine)
+
+
+@pytest.fixture(autouse=True)
+def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Requests commit for real (as in production), so each test leaves the tables empty."""
+    yield
+    if "engine" not in request.fixturenames:
+        return
+    engine: Engine = request.getfixturevalue("engine")
+    import_all()
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@pytest.fixture
+def configured(engine: Engine) -> None:
+    """The example configuration: a company account, its CEO's, five teams, the routing table."""
+    with make_sessionmaker(engine)() as session, session.begin():
+        configuration.apply(
+            session=session, config=configuration.read_file(EXAMPLE_CONFIG), source="test"
+        )
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine, classifier: Classifier, configured: None) -> FastAPI:
+    return create_app(settings, classifier=classifier)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        yield client

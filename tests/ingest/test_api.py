@@ -1,0 +1,311 @@
+"""Ingest through the HTTP API: one mention, repeats, batches, bad input."""
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app.classify.service import Classifier
+from app.ingest.models import Mention
+from app.outbox.models import OutboxEvent
+from app.tickets.models import Ticket, TicketEvent
+from ml.model import TextClassifier
+from tests.builders import CEO, DELAY_EN, DELAY_FR, PRAISE_EN, PRESS_EN, PROBLEM_EN, mention
+from tests.conftest import Db
+
+
+def test_a_delay_in_french_becomes_a_customer_service_ticket(client: TestClient, db: Db) -> None:
+    response = client.post("/v1/mentions", json=mention("1", DELAY_FR))
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body["classification"]["label"] == "delay"
+    assert body["classification"]["triage"] is False
+    assert set(body["classification"]["probabilities"]) >= {"delay", "problem", "other"}
+    assert body["classification"]["model_version"].startswith("aiguilleur-")
+    assert body["routing"]["team"] == "customer-service"
+    assert body["routing"]["rule"] == "disruption"
+    assert body["routing"]["priority"] == "P2"
+    assert body["lang"] == "fr"
+    queue = client.get("/v1/teams/customer-service/tickets").json()
+    assert [t["id"] for t in queue["items"]] == [body["routing"]["ticket_id"]]
+    assert queue["items"][0]["label"] == "delay"
+
+
+def test_a_repeat_answers_200_with_the_first_result_and_changes_nothing(
+    client: TestClient, db: Db
+) -> None:
+    first = client.post("/v1/mentions", json=mention("42", DELAY_EN))
+    repeat = client.post(
+        "/v1/mentions", json=mention("42", "a different text must not be re-classified")
+    )
+
+    assert (first.status_code, repeat.status_code) == (201, 200)
+    assert repeat.json() == first.json()
+    assert db.count(Mention) == 1
+    assert db.count(Ticket) == 1
+    assert db.count(OutboxEvent) == 1
+
+
+def test_the_same_external_id_from_another_source_is_another_post(
+    client: TestClient, db: Db
+) -> None:
+    client.post("/v1/mentions", json=mention("7", DELAY_EN))
+    other = client.post(
+        "/v1/mentions", json=mention("7", DELAY_EN, source="crm", conversation_id="c-7")
+    )
+
+    assert other.status_code == 201
+    assert db.count(Mention) == 2
+
+
+def test_ticket_creation_writes_its_outbox_event(client: TestClient, db: Db) -> None:
+    body = client.post("/v1/mentions", json=mention("1", PROBLEM_EN)).json()
+
+    event = db.one(select(OutboxEvent))
+    assert event.type == "ticket.created"
+    assert event.subject_id == str(body["routing"]["ticket_id"])
+    assert event.payload["data"]["ticket"]["team"] == "customer-service"
+    assert event.payload["id"] == event.id
+    created = db.one(select(TicketEvent))
+    assert (created.kind, created.to_state) == ("created", "open")
+
+
+def test_praise_is_stored_but_not_queued(client: TestClient, db: Db) -> None:
+    body = client.post("/v1/mentions", json=mention("1", PRAISE_EN)).json()
+
+    assert body["classification"]["label"] == "praise"
+    assert body["routing"] == {
+        "team": None,
+        "rule": "no-queue",
+        "priority": None,
+        "ticket_id": None,
+        "table_version": 1,
+    }
+    assert db.count(Ticket) == 0
+    assert client.get(f"/v1/mentions/{body['id']}").json() == body
+
+
+def test_press_goes_to_communications(client: TestClient) -> None:
+    body = client.post("/v1/mentions", json=mention("1", PRESS_EN)).json()
+
+    assert body["classification"]["label"] == "press"
+    assert body["routing"]["team"] == "communications"
+
+
+def test_a_service_request_to_the_ceo_gets_the_executive_lane(client: TestClient) -> None:
+    body = client.post("/v1/mentions", json=mention("1", PROBLEM_EN, account=f"@{CEO}")).json()
+
+    assert body["account"] == CEO.lower()
+    assert body["routing"]["rule"] == "service-to-ceo"
+    assert body["routing"]["priority"] == "P1"
+
+
+def test_low_confidence_keeps_the_label_but_goes_to_triage(
+    client: TestClient, classifier: Classifier, model: TextClassifier
+) -> None:
+    client.app.state.classifier = Classifier(model, threshold=0.999, margin=0.0)  # type: ignore[attr-defined]
+
+    body = client.post("/v1/mentions", json=mention("1", DELAY_FR)).json()
+
+    assert body["classification"]["label"] == "delay"
+    assert body["classification"]["triage"] is True
+    assert body["routing"]["team"] == "triage"
+    assert body["routing"]["rule"] == "low-confidence"
+    assert client.get("/v1/teams/triage/tickets").json()["items"][0]["label"] == "delay"
+
+
+def test_a_follow_up_in_the_conversation_joins_the_open_ticket(client: TestClient, db: Db) -> None:
+    first = client.post("/v1/mentions", json=mention("100", DELAY_EN, conversation_id="100")).json()
+    follow_up = client.post(
+        "/v1/mentions",
+        json=mention(
+            "101",
+            "@TransNordRail still stuck, 70 minutes now, nobody tells us anything",
+            conversation_id="100",
+            in_reply_to_id="100",
+        ),
+    ).json()
+    elsewhere = client.post("/v1/mentions", json=mention("200", PROBLEM_EN)).json()
+
+    assert follow_up["routing"]["ticket_id"] == first["routing"]["ticket_id"]
+    assert elsewhere["routing"]["ticket_id"] != first["routing"]["ticket_id"]
+    queue = client.get("/v1/teams/customer-service/tickets").json()["items"]
+    assert {t["id"]: t["mention_count"] for t in queue} == {
+        first["routing"]["ticket_id"]: 2,
+        elsewhere["routing"]["ticket_id"]: 1,
+    }
+    kinds = db.scalars(select(TicketEvent.kind).order_by(TicketEvent.id))
+    assert kinds == ["created", "mention_added", "created"]
+    assert [e.type for e in db.scalars(select(OutboxEvent).order_by(OutboxEvent.occurred_at))] == [
+        "ticket.created",
+        "ticket.updated",
+        "ticket.created",
+    ]
+
+
+def test_a_reply_without_conversation_id_follows_its_parent(client: TestClient) -> None:
+    first = client.post("/v1/mentions", json=mention("300", DELAY_EN)).json()
+    reply = client.post(
+        "/v1/mentions",
+        json=mention(
+            "301", "@TransNordRail any update? still waiting on the platform", in_reply_to_id="300"
+        ),
+    ).json()
+
+    assert reply["routing"]["ticket_id"] == first["routing"]["ticket_id"]
+
+
+def test_batch_results_come_in_order_with_duplicates_reported(client: TestClient, db: Db) -> None:
+    client.post("/v1/mentions", json=mention("b0", DELAY_EN))
+    batch = [
+        mention("b0", DELAY_EN),
+        mention("b1", PROBLEM_EN),
+        mention("b2", PRAISE_EN),
+        mention("b1", PROBLEM_EN),
+    ]
+
+    response = client.post("/v1/mentions/batch", json={"mentions": batch})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert [(i["index"], i["status"], i["mention"]["external_id"]) for i in body["items"]] == [
+        (0, "duplicate", "b0"),
+        (1, "created", "b1"),
+        (2, "created", "b2"),
+        (3, "duplicate", "b1"),
+    ]
+    assert (body["created"], body["duplicates"]) == (2, 2)
+    assert body["items"][1]["mention"]["id"] == body["items"][3]["mention"]["id"]
+    assert body["items"][2]["mention"]["classification"]["label"] == "praise"
+    assert db.count(Mention) == 3
+
+
+def test_a_batch_is_one_transaction(client: TestClient, db: Db) -> None:
+    batch = [mention("ok-1", DELAY_EN), mention("ok-2", PROBLEM_EN, account="not_watched")]
+
+    response = client.post("/v1/mentions/batch", json={"mentions": batch})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "unknown_account"
+    assert response.json()["error"]["details"] == [{"index": 1, "account": "not_watched"}]
+    assert db.count(Mention) == 0
+
+
+def test_a_batch_over_the_limit_is_refused(client: TestClient, db: Db) -> None:
+    batch = [mention(f"m{i}", "hello") for i in range(1001)]
+
+    response = client.post("/v1/mentions/batch", json={"mentions": batch})
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "batch_too_large"
+    assert db.count(Mention) == 0
+
+
+def test_a_full_batch_of_1000_is_accepted(client: TestClient, db: Db) -> None:
+    texts = [DELAY_EN, PROBLEM_EN, PRAISE_EN, PRESS_EN, DELAY_FR]
+    batch = [mention(f"m{i}", texts[i % 5]) for i in range(1000)]
+
+    body = client.post("/v1/mentions/batch", json={"mentions": batch}).json()
+
+    assert body["created"] == 1000
+    assert db.count(Mention) == 1000
+    assert db.count(Ticket) == 800
+
+
+BAD_INPUTS = {
+    "missing fields": ({"source": "api", "text": "hello"}, 422, "validation_failed"),
+    "empty text": (mention("1", ""), 422, "validation_failed"),
+    "blank text": (mention("1", "  \n\t "), 422, "validation_failed"),
+    "text over 25,000 characters": (mention("1", "a" * 25_001), 422, "validation_failed"),
+    "unknown account": (mention("1", DELAY_EN, account="nobody_here"), 422, "unknown_account"),
+    "unknown field": (mention("1", DELAY_EN, colour="blue"), 422, "validation_failed"),
+    "bad source": (mention("1", DELAY_EN, source="Bad Source!"), 422, "validation_failed"),
+    "bad date": (mention("1", DELAY_EN, created_at="yesterday"), 422, "validation_failed"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=list(BAD_INPUTS))
+def test_bad_input_is_refused_and_nothing_is_stored(client: TestClient, db: Db, case: str) -> None:
+    body, status, code = BAD_INPUTS[case]
+
+    response = client.post("/v1/mentions", json=body)
+
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert error["message"]
+    assert db.count(Mention) == 0
+
+
+def test_malformed_json_is_a_400(client: TestClient, db: Db) -> None:
+    response = client.post(
+        "/v1/mentions", content=b'{"source": "api", ', headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_json"
+
+
+def test_a_body_over_one_mebibyte_is_a_413(client: TestClient, db: Db) -> None:
+    body = json.dumps(mention("1", DELAY_EN, raw={"padding": "x" * 1_100_000})).encode()
+
+    response = client.post(
+        "/v1/mentions", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "body_too_large"
+    assert db.count(Mention) == 0
+
+
+def test_a_streamed_body_over_the_limit_is_a_413(client: TestClient, db: Db) -> None:
+    def chunks():  # type: ignore[no-untyped-def]
+        yield b'{"source": "api", "raw": {"padding": "'
+        for _ in range(20):
+            yield b"x" * 65_536
+        yield b'"}}'
+
+    response = client.post(
+        "/v1/mentions", content=chunks(), headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    assert db.count(Mention) == 0
+
+
+def test_an_unknown_mention_is_a_404(client: TestClient) -> None:
+    response = client.get("/v1/mentions/999999")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_the_raw_payload_and_author_are_kept(client: TestClient, db: Db) -> None:
+    raw = {"data": {"id": "1", "text": DELAY_EN}, "includes": {"users": [{"id": "9"}]}}
+    author = {
+        "handle": "@Rider_42",
+        "id": "9",
+        "name": "Rider",
+        "followers": 1200,
+        "verified": True,
+    }
+
+    body = client.post(
+        "/v1/mentions",
+        json=mention(
+            "1", DELAY_EN, raw=raw, author=author, created_at="2026-11-20T08:15:00+01:00", lang="EN"
+        ),
+    ).json()
+
+    assert body["author"] == {
+        "handle": "Rider_42",
+        "id": "9",
+        "name": "Rider",
+        "followers": 1200,
+        "verified": True,
+    }
+    assert body["created_at"] == "2026-11-20T07:15:00Z"
+    assert body["lang"] == "en"
+    assert db.one(select(Mention.raw)) == raw
