@@ -159,3 +159,7 @@ def _evaluate(rest: list[str], settings: Settings) -> int:
 
 
 _ML_COMMANDS = {"train": _train, "evaluate": _evaluate}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

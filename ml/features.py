@@ -3,6 +3,7 @@
 import re
 import unicodedata
 
+import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
 
@@ -36,9 +37,9 @@ def build_features() -> FeatureUnion:
         min_df=1,
         sublinear_tf=True,
         token_pattern=r"(?u)\b\w+\b",  # noqa: S106 - a regular expression, not a password
-        dtype="float32",
+        dtype=np.float32,
     )
     chars = TfidfVectorizer(
-        analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True, dtype="float32"
+        analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True, dtype=np.float32
     )
     return FeatureUnion([("words", words), ("chars", chars)])

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 import skops.io as sio
-from skops.io.exceptions import UntrustedTypesFoundException
 from sklearn.pipeline import Pipeline
+from skops.io.exceptions import UntrustedTypesFoundException
 
 from ml.features import normalise
 
@@ -60,12 +60,10 @@ class TextClassifier:
         model_path, metadata_path = directory / MODEL_FILE, directory / METADATA_FILE
         if not model_path.is_file() or not metadata_path.is_file():
             raise ModelError(f"no model in {directory} (expected {MODEL_FILE} and {METADATA_FILE})")
-        untrusted = set(sio.get_untrusted_types(file=model_path)) - set(TRUSTED_TYPES)
-        if untrusted:
-            raise ModelError(
-                f"{model_path} contains types that are not trusted: {sorted(untrusted)}"
-            )
-        pipeline = sio.load(model_path, trusted=TRUSTED_TYPES)
+        try:
+            pipeline = sio.load(model_path, trusted=TRUSTED_TYPES)
+        except UntrustedTypesFoundException as error:
+            raise ModelError(f"{model_path} holds types that are not trusted: {error}") from error
         metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
         return cls(pipeline, metadata)
 

@@ -1,0 +1,99 @@
+"""Configuration files: validation with locations, upserts, and the `config apply` command."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from app.accounts.models import Account
+from app.configuration import service as configuration
+from app.db import make_sessionmaker
+from app.errors import InvalidConfiguration
+from app.routing.models import RoutingTable
+from tests.conftest import EXAMPLE_CONFIG, ROOT, Db
+
+
+def test_the_example_configuration_is_valid() -> None:
+    config = configuration.read_file(EXAMPLE_CONFIG)
+
+    assert {a.kind.value for a in config.accounts} == {"company", "executive"}
+    assert config.routing is not None
+    assert config.routing.rules[-1].when.is_catch_all()
+
+
+def test_an_invalid_file_reports_where(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("accounts:\n  - handle: ok\n    kind: ceo\n    display_name: X\n")
+
+    with pytest.raises(InvalidConfiguration) as caught:
+        configuration.read_file(path)
+
+    assert caught.value.details == [
+        {"loc": ["accounts", 0, "kind"], "msg": "Input should be 'company' or 'executive'"}
+    ]
+
+
+def test_a_file_that_is_not_yaml_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("accounts: [unclosed\n")
+
+    with pytest.raises(InvalidConfiguration, match="cannot read"):
+        configuration.read_file(path)
+
+
+def test_applying_twice_updates_in_place(engine: Engine, db: Db) -> None:
+    config = configuration.read_file(EXAMPLE_CONFIG)
+    for _ in range(2):
+        with make_sessionmaker(engine)() as session, session.begin():
+            applied = configuration.apply(session=session, config=config, source="test")
+
+    assert (applied.accounts, applied.teams, applied.routing_version, applied.routing_changed) == (
+        3,
+        5,
+        1,
+        False,
+    )
+    assert db.count(Account) == 3
+    assert db.count(RoutingTable) == 1
+
+
+def test_the_config_apply_command(engine: Engine, database_url: str, db: Db) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "config", "apply", str(EXAMPLE_CONFIG)],
+        cwd=ROOT,
+        env={"AIGUILLEUR_DATABASE_URL": database_url, "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "3 accounts, 5 teams, routing table version 1 (new)" in result.stdout
+    assert {a.handle for a in db.scalars(select(Account))} == {
+        "transnordrail",
+        "transnordaide",
+        "camilledurand_ceo",
+    }
+
+
+def test_the_config_apply_command_refuses_a_broken_table(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("routing:\n  rules:\n    - {name: only, when: {labels: [delay]}}\n")
+
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "config", "apply", str(path)],
+        cwd=ROOT,
+        env={"AIGUILLEUR_DATABASE_URL": database_url, "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert result.returncode == 2
+    assert "catch-all" in result.stderr

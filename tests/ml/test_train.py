@@ -1,0 +1,117 @@
+"""Training is reproducible, the artifact round-trips, and a tampered artifact is refused."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skops.io as sio
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from app.config import PACKAGED_MODEL_PATH
+from ml import LABELS
+from ml.dataset import Columns, Example, fingerprint, seed_corpus
+from ml.model import METADATA_FILE, MODEL_FILE, ModelError, TextClassifier
+from ml.train import TrainingParams, gather, main, model_version, train
+
+SMALL = [
+    Example("my train is 40 minutes late again", "delay", "en"),
+    Example("flight cancelled, stuck at the gate", "delay", "en"),
+    Example("le RER est bloqué depuis une heure", "delay", "fr"),
+    Example("train supprimé encore ce matin", "delay", "fr"),
+    Example("thank you so much for the help today", "praise", "en"),
+    Example("merci à l'équipe, super accueil", "praise", "fr"),
+    Example("great crew, lovely flight, thanks", "praise", "en"),
+    Example("bravo au conducteur, très sympa", "praise", "fr"),
+]
+
+
+def test_same_data_and_seed_give_the_same_model(tmp_path: Path) -> None:
+    params = TrainingParams(cv_folds=0)
+    first = train(SMALL, ["small"], params, tmp_path / "a")
+    second = train(SMALL, ["small"], params, tmp_path / "b")
+    texts = ["the train is late", "merci beaucoup"]
+
+    assert first["version"] == second["version"]
+    a, b = TextClassifier.load(tmp_path / "a"), TextClassifier.load(tmp_path / "b")
+    assert [p.probabilities for p in a.predict(texts)] == [
+        p.probabilities for p in b.predict(texts)
+    ]
+    assert [p.label for p in a.predict(texts)] == ["delay", "praise"]
+
+
+def test_other_data_or_params_give_another_version() -> None:
+    base = model_version(fingerprint(SMALL), TrainingParams())
+
+    assert model_version(fingerprint(SMALL[:-1]), TrainingParams()) != base
+    assert model_version(fingerprint(SMALL), TrainingParams(c=1.0)) != base
+
+
+def test_the_metadata_says_what_the_model_was_built_from(tmp_path: Path) -> None:
+    metadata = train(SMALL, ["small"], TrainingParams(cv_folds=2), tmp_path)
+
+    written = json.loads((tmp_path / METADATA_FILE).read_text())
+    assert written == metadata
+    assert metadata["labels"] == ["delay", "praise"]
+    assert metadata["training_data"]["counts"] == {
+        "en": {"delay": 2, "praise": 2},
+        "fr": {"delay": 2, "praise": 2},
+    }
+    assert set(metadata["metrics"]) == {"cv_macro_f1", "cv_accuracy"}
+    assert {"scikit-learn", "skops", "numpy", "python"} <= set(metadata["libraries"])
+
+
+def test_a_missing_model_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="no model"):
+        TextClassifier.load(tmp_path)
+
+
+def test_an_artifact_with_an_untrusted_callable_is_refused(tmp_path: Path) -> None:
+    train(SMALL, ["small"], TrainingParams(cv_folds=0), tmp_path)
+    tampered = Pipeline([("run", FunctionTransformer(os.system))])
+    sio.dump(tampered, tmp_path / MODEL_FILE)
+
+    with pytest.raises(ModelError, match="not trusted"):
+        TextClassifier.load(tmp_path)
+
+
+def test_the_shipped_model_was_trained_on_the_committed_data() -> None:
+    metadata = json.loads((PACKAGED_MODEL_PATH / METADATA_FILE).read_text())
+    params = TrainingParams(**metadata["params"])
+    examples, _ = gather(
+        Path(__file__).resolve().parents[2] / "ml" / "data" / "seed",
+        _clinc(metadata),
+        [],
+        Columns(),
+    )
+
+    assert metadata["version"] == model_version(fingerprint(examples), params)
+    assert set(metadata["labels"]) == set(LABELS)
+    assert all(
+        "shared/data" not in source or "CLINC150" in source
+        for source in metadata["training_data"]["sources"]
+    )
+
+
+def _clinc(metadata: dict[str, object]) -> Path | None:
+    sources = metadata["training_data"]["sources"]  # type: ignore[index]
+    if not any("CLINC150" in s for s in sources):  # type: ignore[union-attr]
+        return None
+    return Path(__file__).resolve().parents[3] / "shared" / "data" / "clinc150" / "data_full.json"
+
+
+@pytest.mark.slow
+def test_the_train_command_rebuilds_the_seed_model_reproducibly(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        assert main(["--out", str(tmp_path / name), "--cv-folds", "0"]) == 0
+    a, b = TextClassifier.load(tmp_path / "a"), TextClassifier.load(tmp_path / "b")
+    texts = [e.text for e in seed_corpus()[:50]]
+
+    assert a.version == b.version
+    assert np.allclose(
+        [list(p.probabilities.values()) for p in a.predict(texts)],
+        [list(p.probabilities.values()) for p in b.predict(texts)],
+        atol=0,
+    )

@@ -1,0 +1,99 @@
+"""Routing tables in the database: versions, checksums, unknown teams, recorded decisions."""
+
+import pytest
+from sqlalchemy import Engine, select
+
+from app.configuration import service as configuration
+from app.db import make_sessionmaker
+from app.errors import InvalidConfiguration
+from app.routing import service as routing
+from app.routing.models import RoutingTable
+from app.routing.rules import MentionFacts
+from app.routing.schemas import TableSpec
+from tests.conftest import EXAMPLE_CONFIG, Db
+
+TABLE = {
+    "rules": [
+        {
+            "name": "delay",
+            "when": {"labels": ["delay"]},
+            "team": "customer-service",
+            "priority": "P2",
+        },
+        {"name": "rest"},
+    ]
+}
+
+
+def apply(engine: Engine, spec: dict[str, object]) -> tuple[int, bool]:
+    with make_sessionmaker(engine)() as session, session.begin():
+        table, changed = routing.apply_table(
+            session=session, spec=TableSpec.model_validate(spec), source="test"
+        )
+        return table.version, changed
+
+
+def test_a_changed_table_is_a_new_version_and_the_same_one_is_not(
+    engine: Engine, configured: None, db: Db
+) -> None:
+    assert apply(engine, TABLE) == (2, True)
+    assert apply(engine, TABLE) == (2, False)
+    changed = {"rules": [{**TABLE["rules"][0], "priority": "P1"}, TABLE["rules"][1]]}  # type: ignore[index]
+    assert apply(engine, changed) == (3, True)
+
+    versions = db.scalars(select(RoutingTable.version).where(RoutingTable.active))
+    assert versions == [3]
+    assert len(db.scalars(select(RoutingTable))) == 3
+
+
+def test_a_table_that_names_an_unknown_team_is_refused_and_the_active_one_stays(
+    engine: Engine, configured: None, db: Db
+) -> None:
+    broken = {"rules": [{"name": "x", "team": "nobody", "priority": "P1"}]}
+
+    with pytest.raises(InvalidConfiguration, match="unknown teams: nobody"):
+        apply(engine, broken)
+
+    assert db.scalars(select(RoutingTable.version).where(RoutingTable.active)) == [1]
+
+
+def test_route_gives_rule_team_and_version(engine: Engine, configured: None) -> None:
+    with make_sessionmaker(engine)() as session:
+        table = routing.active_table(session=session)
+    facts = MentionFacts(
+        label="press",
+        probability=0.8,
+        triage=False,
+        account_handle="camilledurand_ceo",
+        account_kind="executive",
+        lang="en",
+    )
+
+    route = routing.route(table, facts)
+
+    assert (route.rule_name, route.team, route.priority, route.table_version) == (
+        "press-to-ceo",
+        "communications",
+        "P1",
+        1,
+    )
+
+
+def test_without_a_routing_table_nothing_can_be_routed(engine: Engine) -> None:
+    with (
+        make_sessionmaker(engine)() as session,
+        pytest.raises(InvalidConfiguration, match="no routing table"),
+    ):
+        routing.active_table(session=session)
+
+
+def test_defaults_are_installed_only_on_an_empty_database(engine: Engine, db: Db) -> None:
+    with make_sessionmaker(engine)() as session, session.begin():
+        first = configuration.apply_defaults_if_empty(session=session)
+    with make_sessionmaker(engine)() as session, session.begin():
+        second = configuration.apply_defaults_if_empty(session=session)
+
+    assert first is not None
+    assert first.routing_version == 1
+    assert second is None
+    assert EXAMPLE_CONFIG.exists()

@@ -1,0 +1,115 @@
+"""The real service under uvicorn on a loopback port, called over HTTP like a client would."""
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+
+from app.ingest.models import Mention
+from app.outbox.models import OutboxEvent
+from app.tickets.models import Ticket
+from tests.builders import DELAY_EN, DELAY_FR, mention
+from tests.conftest import EXAMPLE_CONFIG, Db
+from tests.server import running_server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(
+    database_url: str, engine: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("server") / "serve.log"
+    with running_server(database_url, EXAMPLE_CONFIG, log) as base_url:
+        yield base_url
+
+
+@pytest.fixture(autouse=True)
+def _configuration(configured: None) -> None:
+    """The server applied the configuration at start; every test empties the tables after it."""
+
+
+def test_health_and_readiness(server: str) -> None:
+    assert httpx.get(f"{server}/health").json() == {"status": "ok"}
+    ready = httpx.get(f"{server}/ready").json()
+    assert ready["status"] == "ready"
+    assert ready["database"] == "ok"
+    assert ready["model"].startswith("aiguilleur-")
+
+
+def test_the_readme_example_becomes_a_ticket_in_the_queue(server: str) -> None:
+    body = {
+        "source": "api",
+        "external_id": "1",
+        "account": "TransNordRail",
+        "author": {"handle": "rider"},
+        "text": DELAY_FR,
+    }
+
+    response = httpx.post(f"{server}/v1/mentions", json=body)
+
+    assert response.status_code == 201
+    routing = response.json()["routing"]
+    assert response.json()["classification"]["label"] == "delay"
+    assert routing["team"] == "customer-service"
+    queue = httpx.get(f"{server}/v1/teams/customer-service/tickets").json()
+    assert routing["ticket_id"] in [t["id"] for t in queue["items"]]
+
+
+def test_eight_concurrent_repeats_make_one_mention_and_one_ticket(server: str, db: Db) -> None:
+    body = mention("same-post", DELAY_EN, source="crm")
+    barrier = Barrier(8)
+
+    def post(_: int) -> httpx.Response:
+        with httpx.Client(base_url=server, timeout=60) as client:
+            barrier.wait()
+            return client.post("/v1/mentions", json=body)
+
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(post, range(8)))
+
+    assert sorted(r.status_code for r in responses) == [200] * 7 + [201]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert len({r.json()["routing"]["ticket_id"] for r in responses}) == 1
+    assert len(db.scalars(select(Mention).where(Mention.source == "crm"))) == 1
+    assert len(db.scalars(select(Ticket).where(Ticket.conversation_key == "crm:same-post"))) == 1
+    created = db.scalars(select(OutboxEvent).where(OutboxEvent.type == "ticket.created"))
+    assert (
+        len(
+            [
+                e
+                for e in created
+                if e.payload["data"]["ticket"]["conversation_key"] == "crm:same-post"
+            ]
+        )
+        == 1
+    )
+
+
+def test_concurrent_posts_of_one_conversation_share_one_ticket(server: str, db: Db) -> None:
+    barrier = Barrier(8)
+
+    def post(i: int) -> httpx.Response:
+        body = mention(f"thread-{i}", f"{DELAY_EN} ({i})", source="crm", conversation_id="thread")
+        with httpx.Client(base_url=server, timeout=60) as client:
+            barrier.wait()
+            return client.post("/v1/mentions", json=body)
+
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(post, range(8)))
+
+    assert [r.status_code for r in responses] == [201] * 8
+    assert len({r.json()["routing"]["ticket_id"] for r in responses}) == 1
+    assert len(db.scalars(select(Ticket).where(Ticket.conversation_key == "crm:thread"))) == 1
+
+
+def test_bad_input_over_real_http(server: str) -> None:
+    response = httpx.post(
+        f"{server}/v1/mentions", content=b"{not json", headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_json"
