@@ -2,7 +2,6 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,17 +14,15 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AIGUILLEUR_", env_file=".env", extra="ignore")
 
-    environment: Literal["development", "production", "test"] = "development"
-    database_url: str = "sqlite:///./var/aiguilleur.db"
+    # repr=False: a PostgreSQL URL may hold a password, and settings get printed in tracebacks.
+    database_url: str = Field(default="sqlite:///./var/aiguilleur.db", repr=False)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
-    model_path: Path = PACKAGED_MODEL_PATH
+    model_path: Path = PACKAGED_MODEL_PATH  # a directory with model.skops and metadata.json
     confidence_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
     triage_margin: float = Field(default=0.0, ge=0.0, le=1.0)
     config_file: Path | None = None
     max_body_bytes: int = Field(default=1_048_576, gt=0)
-    max_text_chars: int = Field(default=25_000, gt=0)
     max_batch_items: int = Field(default=1_000, gt=0)
-    queue_page_size: int = Field(default=50, ge=1, le=100)
     log_level: str = "INFO"
 
     @property

@@ -44,6 +44,11 @@ class BodyTooLarge(AppError):
     code = "body_too_large"
 
 
+class NoRoutingTable(AppError):
+    status_code = 503
+    code = "no_routing_table"
+
+
 class InvalidConfiguration(AppError):
     status_code = 422
     code = "invalid_configuration"

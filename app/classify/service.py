@@ -5,13 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import AppError
 from ml.model import Prediction, TextClassifier
-
-
-class ModelUnavailable(AppError):
-    status_code = 503
-    code = "model_unavailable"
 
 
 @dataclass(frozen=True)

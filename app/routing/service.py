@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.errors import InvalidConfiguration
+from app.errors import InvalidConfiguration, NoRoutingTable
 from app.routing.models import RoutingDecision, RoutingRule, RoutingTable
 from app.routing.rules import MentionFacts, first_match
 from app.routing.schemas import RuleSpec, TableSpec
@@ -89,7 +89,7 @@ def active_table(*, session: Session) -> ActiveTable:
     """The active routing table; without one nothing can be routed, which is a setup error."""
     row = _active_row(session=session)
     if row is None:
-        raise InvalidConfiguration("no routing table is active: apply a configuration first")
+        raise NoRoutingTable("no routing table is active: apply a configuration first")
     slugs = {team.id: team.slug for team in teams.list_teams(session=session)}
     rules = [
         RuleSpec(

@@ -5,7 +5,7 @@ from sqlalchemy import Engine, select
 
 from app.configuration import service as configuration
 from app.db import make_sessionmaker
-from app.errors import InvalidConfiguration
+from app.errors import InvalidConfiguration, NoRoutingTable
 from app.routing import service as routing
 from app.routing.models import RoutingTable
 from app.routing.rules import MentionFacts
@@ -82,7 +82,7 @@ def test_route_gives_rule_team_and_version(engine: Engine, configured: None) -> 
 def test_without_a_routing_table_nothing_can_be_routed(engine: Engine) -> None:
     with (
         make_sessionmaker(engine)() as session,
-        pytest.raises(InvalidConfiguration, match="no routing table"),
+        pytest.raises(NoRoutingTable, match="no routing table"),
     ):
         routing.active_table(session=session)
 
