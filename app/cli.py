@@ -3,13 +3,16 @@
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy.orm import Session
 
 from app.config import PACKAGED_MODEL_PATH, Settings, get_settings
 from app.errors import AppError
 
-log = logging.getLogger("aiguilleur")
+T = TypeVar("T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,28 +97,15 @@ def _config_apply(args: argparse.Namespace, settings: Settings) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from app import schema
-    from app.configuration import service as configuration
-    from app.db import make_engine
     from app.main import create_app
 
-    engine = make_engine(settings)
-    if settings.is_sqlite:
-        schema.upgrade(engine)
-    elif schema.current(engine) != schema.head():
+    if not _schema_ready(settings):
         print(
             "error: the database schema is not at the latest revision; run `aiguilleur migrate`",
             file=sys.stderr,
         )
         return 2
-    engine.dispose()
-    config_file = args.config or settings.config_file
-    if config_file is not None:
-        _config_apply(argparse.Namespace(file=config_file), settings)
-    else:
-        _in_transaction(
-            settings, lambda session: configuration.apply_defaults_if_empty(session=session)
-        )
+    _apply_start_configuration(args.config or settings.config_file, settings)
     if args.workers > 1:
         uvicorn.run(
             "app.main:create_app",
@@ -129,7 +119,35 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _in_transaction(settings: Settings, work):  # type: ignore[no-untyped-def]
+def _schema_ready(settings: Settings) -> bool:
+    """On the embedded default, migrate; elsewhere migrating is an operator's step of its own."""
+    from app import schema
+    from app.db import make_engine
+
+    engine = make_engine(settings)
+    try:
+        if settings.is_sqlite:
+            schema.upgrade(engine)
+        return schema.current(engine) == schema.head()
+    finally:
+        engine.dispose()
+
+
+def _apply_start_configuration(config_file: Path | None, settings: Settings) -> None:
+    from app.configuration import service as configuration
+
+    if config_file is not None:
+        _config_apply(argparse.Namespace(file=config_file), settings)
+        return
+    applied = _in_transaction(
+        settings, lambda session: configuration.apply_defaults_if_empty(session=session)
+    )
+    if applied is not None:
+        print(f"new database: installed the default {applied.teams} teams and routing table")
+
+
+def _in_transaction(settings: Settings, work: Callable[[Session], T]) -> T:
+    """Run work in one transaction on a short-lived engine."""
     from app.db import make_engine, make_sessionmaker
 
     engine = make_engine(settings)
