@@ -82,3 +82,11 @@ def test_service_request_f1_counts_service_labels_as_one() -> None:
         "f1": 1.0,
         "support": 1,
     }
+
+
+def test_no_seed_text_carries_two_labels() -> None:
+    labels: dict[str, set[str]] = {}
+    for example in seed_corpus():
+        labels.setdefault(example.text.strip().lower(), set()).add(example.label)
+
+    assert {text: found for text, found in labels.items() if len(found) > 1} == {}
