@@ -14,6 +14,19 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def run_cli(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
+    """Run `aiguilleur ARGS` in a child process against the given database."""
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=ROOT,
+        env={"AIGUILLEUR_DATABASE_URL": database_url, "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -1,7 +1,5 @@
 """Readiness fails when the database does not answer; `aiguilleur migrate` brings a database up."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -10,8 +8,7 @@ from sqlalchemy import create_engine, inspect
 from app.classify.service import Classifier
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import ROOT
-from tests.server import free_port
+from tests.server import free_port, run_cli
 
 
 def test_ready_is_503_when_the_database_is_unreachable(classifier: Classifier) -> None:
@@ -32,15 +29,7 @@ def test_ready_is_503_when_the_database_is_unreachable(classifier: Classifier) -
 def test_the_migrate_command(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
 
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "migrate"],
-        cwd=ROOT,
-        env={"AIGUILLEUR_DATABASE_URL": url, "PATH": ""},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = run_cli("migrate", database_url=url)
 
     assert result.returncode == 0, result.stderr
     assert "database at revision" in result.stdout

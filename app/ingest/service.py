@@ -1,7 +1,7 @@
 """Ingest: store each post once, classify, route and queue it, in the caller's transaction."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
@@ -111,16 +111,7 @@ def _store(
     mention = _insert_mention(session=session, mention_in=mention_in, account=account)
     if mention is None:
         return None
-    session.add(
-        Classification(
-            mention_id=mention.id,
-            label=verdict.label,
-            probability=verdict.probability,
-            probabilities=verdict.probabilities,
-            model_version=verdict.model_version,
-            triage=verdict.triage,
-        )
-    )
+    session.add(Classification(mention_id=mention.id, **asdict(verdict)))
     facts = MentionFacts(
         label=verdict.label,
         probability=verdict.probability,

@@ -1,7 +1,5 @@
 """Configuration files: validation with locations, upserts, and the `config apply` command."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +10,8 @@ from app.configuration import service as configuration
 from app.db import make_sessionmaker
 from app.errors import InvalidConfiguration
 from app.routing.models import RoutingTable
-from tests.conftest import EXAMPLE_CONFIG, ROOT, Db
+from tests.conftest import EXAMPLE_CONFIG, Db
+from tests.server import run_cli
 
 
 def test_the_example_configuration_is_valid() -> None:
@@ -60,15 +59,7 @@ def test_applying_twice_updates_in_place(engine: Engine, db: Db) -> None:
 
 
 def test_the_config_apply_command(engine: Engine, database_url: str, db: Db) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "config", "apply", str(EXAMPLE_CONFIG)],
-        cwd=ROOT,
-        env={"AIGUILLEUR_DATABASE_URL": database_url, "PATH": ""},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = run_cli("config", "apply", str(EXAMPLE_CONFIG), database_url=database_url)
 
     assert result.returncode == 0, result.stderr
     assert "3 accounts, 5 teams, routing table version 1 (new)" in result.stdout
@@ -85,15 +76,7 @@ def test_the_config_apply_command_refuses_a_broken_table(
     path = tmp_path / "broken.yaml"
     path.write_text("routing:\n  rules:\n    - {name: only, when: {labels: [delay]}}\n")
 
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "config", "apply", str(path)],
-        cwd=ROOT,
-        env={"AIGUILLEUR_DATABASE_URL": database_url, "PATH": ""},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = run_cli("config", "apply", str(path), database_url=database_url)
 
     assert result.returncode == 2
     assert "catch-all" in result.stderr
