@@ -30,7 +30,11 @@ def normalise(text: str) -> str:
 
 
 def build_features() -> FeatureUnion:
-    """Word 1-2 grams and character 2-5 grams (within word boundaries), TF-IDF weighted."""
+    """Word 1-2 grams and character 3-6 grams (across word boundaries), TF-IDF weighted.
+
+    Character n-grams across boundaries catch short phrases and misspellings ("tjrs en retard");
+    measured on the dev files they beat 2-5 grams within words, mostly in French.
+    """
     words = TfidfVectorizer(
         analyzer="word",
         ngram_range=(1, 2),
@@ -40,6 +44,6 @@ def build_features() -> FeatureUnion:
         dtype=np.float32,
     )
     chars = TfidfVectorizer(
-        analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True, dtype=np.float32
+        analyzer="char", ngram_range=(3, 6), min_df=2, sublinear_tf=True, dtype=np.float32
     )
     return FeatureUnion([("words", words), ("chars", chars)])

@@ -18,7 +18,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 
-from ml import model
+from ml import SERVICE_LABELS, model
 from ml.dataset import (
     SEED_DIR,
     Columns,
@@ -36,20 +36,36 @@ from ml.features import build_features, normalise
 class TrainingParams:
     seed: int = 13
     c: float = 8.0
-    class_weight: str | None = "balanced"
+    # Classes are balanced, then the service labels weigh this much more: in real traffic most
+    # mentions are service requests, and missing one costs more than a needless ticket.
+    service_weight: float = 2.0
     cv_folds: int = 5
 
 
-def build_pipeline(params: TrainingParams) -> Pipeline:
+def class_weights(labels: Sequence[str], service_weight: float) -> dict[str, float]:
+    """Balanced weights (n / (classes * count)), multiplied by service_weight for service labels."""
+    names, counts = np.unique(np.asarray(labels), return_counts=True)
+    return {
+        str(name): len(labels)
+        / (len(names) * int(count))
+        * (service_weight if name in SERVICE_LABELS else 1.0)
+        for name, count in zip(names, counts, strict=True)
+    }
+
+
+def build_pipeline(params: TrainingParams, labels: Sequence[str]) -> Pipeline:
     classifier = LogisticRegression(
-        C=params.c, class_weight=params.class_weight, max_iter=5000, random_state=params.seed
+        C=params.c,
+        class_weight=class_weights(labels, params.service_weight),
+        max_iter=5000,
+        random_state=params.seed,
     )
     return Pipeline([("features", build_features()), ("classifier", classifier)])
 
 
 def fit(examples: Sequence[Example], params: TrainingParams) -> Pipeline:
     """Fit a pipeline on normalised texts; deterministic for the same examples and params."""
-    pipeline = build_pipeline(params)
+    pipeline = build_pipeline(params, [e.label for e in examples])
     pipeline.fit([normalise(e.text) for e in examples], [e.label for e in examples])
     return pipeline
 
@@ -59,7 +75,7 @@ def cross_validate(examples: Sequence[Example], params: TrainingParams) -> dict[
     texts = [normalise(e.text) for e in examples]
     labels = np.array([e.label for e in examples])
     folds = StratifiedKFold(n_splits=params.cv_folds, shuffle=True, random_state=params.seed)
-    predicted = cross_val_predict(build_pipeline(params), texts, labels, cv=folds)
+    predicted = cross_val_predict(build_pipeline(params, list(labels)), texts, labels, cv=folds)
     return {
         "cv_macro_f1": round(float(f1_score(labels, predicted, average="macro")), 4),
         "cv_accuracy": round(float(np.mean(predicted == labels)), 4),
@@ -179,6 +195,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--label-field", default="label")
     p.add_argument("--random-seed", type=int, default=TrainingParams.seed)
     p.add_argument(
+        "--service-weight",
+        type=float,
+        default=TrainingParams.service_weight,
+        help="extra class weight of schedule, delay and problem",
+    )
+    p.add_argument(
         "--c", type=float, default=TrainingParams.c, help="inverse regularisation strength"
     )
     p.add_argument(
@@ -193,7 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     examples, sources = gather(
         None if args.no_seed else args.seed_dir, args.clinc, args.data, columns
     )
-    params = TrainingParams(seed=args.random_seed, c=args.c, cv_folds=args.cv_folds)
+    params = TrainingParams(
+        seed=args.random_seed, c=args.c, service_weight=args.service_weight, cv_folds=args.cv_folds
+    )
     metadata = train(examples, sources, params, args.out)
     print(
         json.dumps(

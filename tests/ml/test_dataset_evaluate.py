@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from ml.dataset import Columns, Example, label_counts, read_labelled, seed_corpus
-from ml.evaluate import score
-from ml.model import Prediction
+from ml.evaluate import evaluate, score
+from ml.model import Prediction, TextClassifier
 
 
 def test_csv_and_jsonl_with_a_column_mapping(tmp_path: Path) -> None:
@@ -90,3 +90,16 @@ def test_no_seed_text_carries_two_labels() -> None:
         labels.setdefault(example.text.strip().lower(), set()).add(example.label)
 
     assert {text: found for text, found in labels.items() if len(found) > 1} == {}
+
+
+def test_the_majority_baseline_is_reported(model: TextClassifier) -> None:
+    gold = [Example("a", "problem"), Example("b", "problem"), Example("c", "praise")]
+
+    baseline = evaluate(model, gold, threshold=0.5)["majority_baseline"]
+
+    assert baseline == {
+        "label": "problem",
+        "accuracy": 0.6667,
+        "macro_f1_support_10": 0.0,
+        "service_request_f1": 0.8,
+    }
