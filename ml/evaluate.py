@@ -2,14 +2,15 @@
 
 import argparse
 import json
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
 from ml import SERVICE_LABELS
+from ml.baselines import keyword_predictions, majority_predictions
 from ml.dataset import Columns, Example, read_labelled
 from ml.model import Prediction, TextClassifier
 
@@ -75,7 +76,10 @@ def evaluate(
         "unknown_labels": sorted({e.label for e in examples} - set(classifier.labels)),
         "overall": score(examples, predictions, threshold),
     }
-    report["majority_baseline"] = majority_baseline(examples, threshold)
+    report["overall"]["expected_calibration_error"] = expected_calibration_error(
+        examples, predictions
+    )
+    report["baselines"] = baselines(examples, threshold)
     languages = sorted({e.lang for e in examples if e.lang})
     if len(languages) > 1:
         report["per_language"] = {
@@ -84,18 +88,38 @@ def evaluate(
     return report
 
 
-def majority_baseline(examples: Sequence[Example], threshold: float) -> dict[str, Any]:
-    """The scores of always answering the file's most frequent label: what the model must beat.
-
-    Service requests are most of real traffic, so this alone reaches a high service-request F1.
-    """
-    majority = Counter(e.label for e in examples).most_common(1)[0][0]
-    always = [Prediction(majority, 1.0, {majority: 1.0})] * len(examples)
-    scores = score(examples, always, threshold)
+def baselines(examples: Sequence[Example], threshold: float) -> dict[str, dict[str, Any]]:
+    """The scores of the baselines on the same examples: what the model must beat."""
+    texts, gold = [e.text for e in examples], [e.label for e in examples]
+    runs = {"majority": majority_predictions(gold), "keywords": keyword_predictions(texts)}
     return {
-        "label": majority,
-        **{k: scores[k] for k in ("accuracy", "macro_f1_support_10", "service_request_f1")},
+        name: _summary(score(examples, predicted, threshold)) for name, predicted in runs.items()
     }
+
+
+def _summary(scores: dict[str, Any]) -> dict[str, Any]:
+    return {key: scores[key] for key in SUMMARY}
+
+
+SUMMARY = ("accuracy", "macro_f1", "macro_f1_support_10", "service_request_f1")
+
+
+def expected_calibration_error(
+    examples: Sequence[Example], predictions: Sequence[Prediction], bins: int = 10
+) -> float:
+    """How far the top probability is from the share of correct labels, averaged over bins."""
+    total, error = len(examples), 0.0
+    for low in np.linspace(0, 1, bins, endpoint=False):
+        members = [
+            (e, p)
+            for e, p in zip(examples, predictions, strict=True)
+            if low < p.probability <= low + 1 / bins or (low == 0 and p.probability == 0)
+        ]
+        if members:
+            confidence = sum(p.probability for _, p in members) / len(members)
+            accuracy = sum(e.label == p.label for e, p in members) / len(members)
+            error += len(members) / total * abs(confidence - accuracy)
+    return round(error, 4)
 
 
 def _subset(
@@ -122,12 +146,22 @@ def format_report(name: str, report: dict[str, Any]) -> str:
             f"{label:<10} {row['precision']:>6.3f} {row['recall']:>6.3f} "
             f"{row['f1']:>6.3f} {row['support']:>7}"
         )
-    baseline = report["majority_baseline"]
     lines.append(
-        f"majority baseline (always {baseline['label']}): accuracy {baseline['accuracy']:.3f}  "
-        f"macro-F1 (support>=10) {baseline['macro_f1_support_10']:.3f}  "
-        f"service-request F1 {baseline['service_request_f1']:.3f}"
+        f"calibration: expected calibration error {overall['expected_calibration_error']:.3f}"
     )
+    lines.append(
+        f"{'compared on the same posts':<28} {'accuracy':>8} {'macro-F1':>8} "
+        f"{'m-F1>=10':>8} {'svc F1':>7}"
+    )
+    rows = {
+        "model": overall,
+        **{f"baseline: {name}": row for name, row in report["baselines"].items()},
+    }
+    for name, row in rows.items():
+        lines.append(
+            f"{name:<28} {row['accuracy']:>8.3f} {row['macro_f1']:>8.3f} "
+            f"{row['macro_f1_support_10']:>8.3f} {row['service_request_f1']:>7.3f}"
+        )
     if report["unknown_labels"]:
         lines.append(f"labels the model does not know: {', '.join(report['unknown_labels'])}")
     return "\n".join(lines)

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from ml.baselines import keyword_label
 from ml.dataset import Columns, Example, label_counts, read_labelled, seed_corpus
-from ml.evaluate import evaluate, score
+from ml.evaluate import evaluate, expected_calibration_error, score
 from ml.model import Prediction, TextClassifier
 
 
@@ -92,14 +93,47 @@ def test_no_seed_text_carries_two_labels() -> None:
     assert {text: found for text, found in labels.items() if len(found) > 1} == {}
 
 
-def test_the_majority_baseline_is_reported(model: TextClassifier) -> None:
-    gold = [Example("a", "problem"), Example("b", "problem"), Example("c", "praise")]
+def test_baselines_are_scored_on_the_same_posts(model: TextClassifier) -> None:
+    gold = [Example("a", "problem"), Example("b", "problem"), Example("merci beaucoup !", "praise")]
 
-    baseline = evaluate(model, gold, threshold=0.5)["majority_baseline"]
+    report = evaluate(model, gold, threshold=0.5)
 
-    assert baseline == {
-        "label": "problem",
+    assert report["baselines"]["majority"] == {
         "accuracy": 0.6667,
+        "macro_f1": 0.4,
         "macro_f1_support_10": 0.0,
         "service_request_f1": 0.8,
     }
+    assert report["baselines"]["keywords"]["accuracy"] == pytest.approx(0.3333)
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("@TransNordRail Mon RER B est bloqué depuis 40 minutes", "delay"),
+        ("Flight AB12 cancelled, now what?", "delay"),
+        ("A quelle heure part le premier train ?", "schedule"),
+        ("Journaliste au Parisien, une réaction sur la grève ?", "press"),
+        ("When are Q3 earnings out?", "investor"),
+        ("Vous recrutez des conducteurs ?", "employee"),
+        ("my bag never arrived, lost for 3 days", "problem"),
+        ("thanks for the smooth trip", "praise"),
+        ("lol", "other"),
+    ],
+)
+def test_keyword_triggers(text: str, label: str) -> None:
+    assert keyword_label(text) == label
+
+
+def test_expected_calibration_error() -> None:
+    gold = [
+        Example("a", "delay"),
+        Example("b", "delay"),
+        Example("c", "delay"),
+        Example("d", "praise"),
+    ]
+    confident_and_right = predictions(["delay", "delay", "delay", "praise"], probability=1.0)
+    half_sure_and_right = predictions(["delay", "delay", "delay", "praise"], probability=0.5)
+
+    assert expected_calibration_error(gold, confident_and_right) == 0.0
+    assert expected_calibration_error(gold, half_sure_and_right) == 0.5
