@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "evaluate", help="evaluate a model on labelled files (see `aiguilleur evaluate -h`)"
     )
+    commands.add_parser(
+        "protocol", help="in-domain benchmark protocols (see `aiguilleur protocol -h`)"
+    )
     return parser
 
 
@@ -176,7 +179,13 @@ def _evaluate(rest: list[str], settings: Settings) -> int:
     return evaluate.main(rest)
 
 
-_ML_COMMANDS = {"train": _train, "evaluate": _evaluate}
+def _protocol(rest: list[str], settings: Settings) -> int:
+    from ml import protocol
+
+    return protocol.main(rest)
+
+
+_ML_COMMANDS = {"train": _train, "evaluate": _evaluate, "protocol": _protocol}
 
 
 if __name__ == "__main__":

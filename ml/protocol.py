@@ -1,0 +1,154 @@
+"""Benchmark protocols for "trained on your own history".
+
+- `airline`: train on the airline posts of `tweets.csv` with labels derived from the crowd's
+  sentiment and negative reason (below), never on the annotated posts, and evaluate on those.
+- `binary`: complaint detection on any CSV with a text and a 0/1 (or named) column, as F1 of the
+  positive class under 10-fold stratified cross-validation, seeds fixed.
+"""
+
+import argparse
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import Pipeline
+
+from ml.dataset import Example, read_labelled, seed_corpus
+from ml.evaluate import evaluate, format_report
+from ml.features import build_features, normalise
+from ml.model import TextClassifier
+from ml.train import TrainingParams, fit
+
+# What the crowd's annotations say honestly. Late and cancelled flights are delays; every other
+# negative reason is a problem for customer service; positive posts are praise. Neutral posts and
+# "Can't Tell" map to no label: they mix questions, chatter and requests, so they are left out.
+AIRLINE_REASONS = {
+    "Late Flight": "delay",
+    "Cancelled Flight": "delay",
+    "Lost Luggage": "problem",
+    "Damaged Luggage": "problem",
+    "Flight Booking Problems": "problem",
+    "Customer Service Issue": "problem",
+    "Bad Flight": "problem",
+    "Flight Attendant Complaints": "problem",
+    "longlines": "problem",
+}
+
+
+def derived_airline_label(sentiment: str, reason: str) -> str | None:
+    if sentiment == "positive":
+        return "praise"
+    if sentiment == "negative":
+        return AIRLINE_REASONS.get(reason)
+    return None
+
+
+def airline_history(tweets: Path, exclude_ids: set[str]) -> list[Example]:
+    """The airline posts with a derivable label, minus the excluded (annotated) ones."""
+    with tweets.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    examples = []
+    for row in rows:
+        label = derived_airline_label(row["airline_sentiment"], row["negativereason"])
+        if label is not None and row["tweet_id"] not in exclude_ids:
+            examples.append(Example(row["text"], label, "en"))
+    return examples
+
+
+def airline(tweets: Path, annotated: Path, *, with_seed: bool, threshold: float) -> dict[str, Any]:
+    """Train on the derived history (and the seed corpus), evaluate on the annotated posts."""
+    annotated_rows = [
+        json.loads(line) for line in annotated.read_text(encoding="utf-8").splitlines() if line
+    ]
+    history = airline_history(tweets, {str(row["source_id"]) for row in annotated_rows})
+    training = [*seed_corpus(), *history] if with_seed else history
+    pipeline = fit(training, TrainingParams(cv_folds=0))
+    classifier = TextClassifier(pipeline, {"version": "in-domain" + ("+seed" if with_seed else "")})
+    report = evaluate(classifier, read_labelled(annotated), threshold)
+    report["training_examples"] = {
+        label: sum(e.label == label for e in training)
+        for label in sorted({e.label for e in training})
+    }
+    return report
+
+
+def binary(
+    examples: Sequence[Example], positive: str, *, folds: int = 10, seed: int = 13
+) -> dict[str, Any]:
+    """F1 of the positive class under stratified k-fold cross-validation."""
+    texts = [normalise(e.text) for e in examples]
+    labels = np.array([e.label == positive for e in examples])
+    pipeline = Pipeline(
+        [
+            ("features", build_features()),
+            (
+                "classifier",
+                LogisticRegression(
+                    C=8.0, class_weight="balanced", max_iter=5000, random_state=seed
+                ),
+            ),
+        ]
+    )
+    splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    predicted = cross_val_predict(pipeline, texts, labels, cv=splits)
+    return {
+        "examples": len(examples),
+        "positives": int(labels.sum()),
+        "folds": folds,
+        "f1_positive": round(float(f1_score(labels, predicted)), 4),
+        "positive_share": round(float(labels.mean()), 4),
+    }
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aiguilleur protocol",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tasks = p.add_subparsers(dest="task", required=True)
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "airline_sentiment"
+    air = tasks.add_parser(
+        "airline", help="train on derived airline labels, test on the annotated posts"
+    )
+    air.add_argument("--tweets", type=Path, default=shared / "tweets.csv")
+    air.add_argument("--annotated", type=Path, default=shared / "dev_annotated.jsonl")
+    air.add_argument("--with-seed", action="store_true", help="add the seed corpus to the history")
+    air.add_argument("--threshold", type=float, default=0.45)
+    two = tasks.add_parser("binary", help="10-fold F1 of a 0/1 complaint column of any CSV")
+    two.add_argument("file", type=Path)
+    two.add_argument("--text-field", default="text")
+    two.add_argument("--label-field", default="label")
+    two.add_argument(
+        "--positive", default="1", help="the value of the label column that is positive"
+    )
+    two.add_argument("--folds", type=int, default=10)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.task == "airline":
+        report = airline(
+            args.tweets, args.annotated, with_seed=args.with_seed, threshold=args.threshold
+        )
+        print(f"trained on: {report['training_examples']}")
+        print(format_report(str(args.annotated), report))
+        return 0
+    from ml.dataset import Columns
+
+    examples = read_labelled(
+        args.file, Columns(text=args.text_field, label=args.label_field, lang=None)
+    )
+    print(json.dumps(binary(examples, args.positive, folds=args.folds), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
