@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from app.config import PACKAGED_MODEL_PATH, Settings, get_settings
@@ -16,7 +18,22 @@ T = TypeVar("T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; configuration and database errors end with a message and status 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _run(argv)
+    except AppError as error:
+        return _fail(error.message, error.details)
+    except ValidationError as error:
+        details = [
+            {"loc": list(e["loc"]), "msg": e["msg"]} for e in error.errors(include_input=False)
+        ]
+        return _fail("invalid AIGUILLEUR_* setting", details)
+    except (IntegrityError, OperationalError) as error:
+        return _fail(f"database: {type(error.orig).__name__}: {str(error.orig).splitlines()[0]}")
+
+
+def _run(argv: list[str]) -> int:
     settings = get_settings()
     if argv and argv[0] in _ML_COMMANDS:  # their own parsers own every option after the name
         return _ML_COMMANDS[argv[0]](argv[1:], settings)
@@ -24,14 +41,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    try:
-        result: int = args.handler(args, settings)
-    except AppError as error:
-        print(f"error: {error.message}", file=sys.stderr)
-        if error.details:
-            print(f"details: {error.details}", file=sys.stderr)
-        return 2
+    result: int = args.handler(args, settings)
     return result
+
+
+def _fail(message: str, details: object = None) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    if details:
+        print(f"details: {details}", file=sys.stderr)
+    return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -137,16 +155,16 @@ def _schema_ready(settings: Settings) -> bool:
 
 
 def _apply_start_configuration(config_file: Path | None, settings: Settings) -> None:
+    """Apply the file if there is one; a database still without routing gets the defaults."""
     from app.configuration import service as configuration
 
     if config_file is not None:
         _config_apply(argparse.Namespace(file=config_file), settings)
-        return
     applied = _in_transaction(
         settings, lambda session: configuration.apply_defaults_if_empty(session=session)
     )
     if applied is not None:
-        print(f"new database: installed the default {applied.teams} teams and routing table")
+        print(f"no routing table yet: installed the default {applied.teams} teams and table")
 
 
 def _in_transaction(settings: Settings, work: Callable[[Session], T]) -> T:

@@ -2,8 +2,9 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGED_MODEL_PATH = Path(__file__).parent / "classify" / "model"
@@ -23,7 +24,12 @@ class Settings(BaseSettings):
     config_file: Path | None = None
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     max_batch_items: int = Field(default=1_000, gt=0)
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, level: object) -> object:
+        return level.upper() if isinstance(level, str) else level
 
     @property
     def is_sqlite(self) -> bool:

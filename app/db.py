@@ -60,10 +60,13 @@ def make_engine(settings: Settings) -> Engine:
     """An engine for the configured database; SQLite gets WAL, a busy timeout and write locks."""
     url = make_url(settings.database_url)
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+        )
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False})
+    # hide_parameters: a failed statement's parameters (post texts, raw payloads) stay out of logs.
+    engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
     _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
     return engine
 

@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,6 +20,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_busy)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -52,10 +54,29 @@ def _problem(error: Any) -> dict[str, Any]:
 
 async def _http_error(_request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
+    if (
+        error.status_code == 400
+    ):  # FastAPI's own 400: a body it could not decode (bad UTF-8, too deep)
+        return JSONResponse(
+            error_body("malformed_json", "the body is not valid JSON"), status_code=400
+        )
     code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
     return JSONResponse(
         error_body(code, str(error.detail)), status_code=error.status_code, headers=error.headers
     )
+
+
+async def _database_busy(request: Request, error: Exception) -> Response:
+    """Lock timeouts, deadlocks and lost connections: nothing was committed, try again."""
+    assert isinstance(error, OperationalError)
+    log.warning(
+        "database unavailable on %s %s: %s",
+        request.method,
+        request.url.path,
+        type(error.orig).__name__,
+    )
+    body = error_body("database_unavailable", "the database is busy or unreachable; retry shortly")
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
 
 
 async def _unexpected_error(request: Request, error: Exception) -> Response:

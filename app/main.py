@@ -63,8 +63,8 @@ def ready(request: Request) -> JSONResponse:
     """The database answers and the model is loaded; 503 otherwise."""
     checks: dict[str, Any] = {}
     try:
-        with request.app.state.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        with request.app.state.read_sessionmaker() as session:
+            session.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as error:
         checks["database"] = f"unavailable: {type(error).__name__}"

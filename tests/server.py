@@ -14,12 +14,12 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
-    """Run `aiguilleur ARGS` in a child process against the given database."""
+def run_cli(*args: str, database_url: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """Run `aiguilleur ARGS` in a child process against the given database (and settings)."""
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
         cwd=ROOT,
-        env={"AIGUILLEUR_DATABASE_URL": database_url, "PATH": ""},
+        env={"AIGUILLEUR_DATABASE_URL": database_url, "PATH": "", **settings},
         capture_output=True,
         text=True,
         check=False,

@@ -75,14 +75,16 @@ def test_eight_concurrent_repeats_make_one_mention_and_one_ticket(server: str, d
     assert len({r.json()["id"] for r in responses}) == 1
     assert len({r.json()["routing"]["ticket_id"] for r in responses}) == 1
     assert len(db.scalars(select(Mention).where(Mention.source == "crm"))) == 1
-    assert len(db.scalars(select(Ticket).where(Ticket.conversation_key == "crm:same-post"))) == 1
+    assert (
+        len(db.scalars(select(Ticket).where(Ticket.conversation_key == "crm:same-post:rider"))) == 1
+    )
     created = db.scalars(select(OutboxEvent).where(OutboxEvent.type == "ticket.created"))
     assert (
         len(
             [
                 e
                 for e in created
-                if e.payload["data"]["ticket"]["conversation_key"] == "crm:same-post"
+                if e.payload["data"]["ticket"]["conversation_key"] == "crm:same-post:rider"
             ]
         )
         == 1
@@ -103,7 +105,7 @@ def test_concurrent_posts_of_one_conversation_share_one_ticket(server: str, db: 
 
     assert [r.status_code for r in responses] == [201] * 8
     assert len({r.json()["routing"]["ticket_id"] for r in responses}) == 1
-    assert len(db.scalars(select(Ticket).where(Ticket.conversation_key == "crm:thread"))) == 1
+    assert len(db.scalars(select(Ticket).where(Ticket.conversation_key == "crm:thread:rider"))) == 1
 
 
 def test_bad_input_over_real_http(server: str) -> None:
@@ -113,3 +115,23 @@ def test_bad_input_over_real_http(server: str) -> None:
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "malformed_json"
+
+
+def test_overlapping_batches_in_opposite_orders_both_succeed(server: str, db: Db) -> None:
+    posts = [
+        mention(f"overlap-{i}", f"{DELAY_EN} ({i})", source="crm", author={"handle": f"r{i}"})
+        for i in range(60)
+    ]
+    barrier = Barrier(2)
+
+    def post(order: list[dict[str, object]]) -> httpx.Response:
+        with httpx.Client(base_url=server, timeout=120) as client:
+            barrier.wait()
+            return client.post("/v1/mentions/batch", json={"mentions": order})
+
+    for _ in range(3):
+        with ThreadPoolExecutor(2) as pool:
+            responses = list(pool.map(post, [posts, posts[::-1]]))
+        assert [r.status_code for r in responses] == [200, 200]
+
+    assert len(db.scalars(select(Mention).where(Mention.source == "crm"))) == 60

@@ -6,6 +6,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.accounts.models import AccountKind
+from app.fields import Text
 
 
 def normalise_handle(handle: str) -> str:
@@ -27,7 +28,7 @@ class AccountCreate(BaseModel):
 
     handle: Handle
     kind: AccountKind
-    display_name: str = Field(min_length=1, max_length=200)
+    display_name: Text = Field(min_length=1, max_length=200)
     x_user_id: str | None = Field(default=None, pattern=r"^[0-9]{1,32}$")
 
 

@@ -3,6 +3,7 @@
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Account
@@ -33,8 +34,12 @@ def create(*, session: Session, account_in: AccountCreate) -> Account:
             "another account has this X user id", details={"x_user_id": account_in.x_user_id}
         )
     account = Account(**account_in.model_dump())
-    session.add(account)
-    session.flush()
+    try:
+        with session.begin_nested():  # a concurrent registration of the same handle loses here
+            session.add(account)
+            session.flush()
+    except IntegrityError as error:
+        raise Conflict(f"account @{account_in.handle} is already registered") from error
     return account
 
 
@@ -43,6 +48,12 @@ def upsert(*, session: Session, account_in: AccountCreate) -> Account:
     account = by_handles(session=session, handles=[account_in.handle]).get(account_in.handle)
     if account is None:
         return create(session=session, account_in=account_in)
+    if account_in.x_user_id:
+        holder = _by_x_user_id(session=session, x_user_id=account_in.x_user_id)
+        if holder is not None and holder.id != account.id:
+            raise Conflict(
+                "another account has this X user id", details={"x_user_id": account_in.x_user_id}
+            )
     account.kind = account_in.kind
     account.display_name = account_in.display_name
     account.x_user_id = account_in.x_user_id

@@ -31,6 +31,9 @@ class Mention(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     conversation_id: Mapped[str | None] = mapped_column(String(128))
     in_reply_to_id: Mapped[str | None] = mapped_column(String(128))
-    # The thread this post belongs to, within its source: the conversation id, else the post's own.
-    conversation_key: Mapped[str] = mapped_column(String(200))
+    # The post that started the conversation (X's conversation_id), else the post itself.
+    conversation_root: Mapped[str] = mapped_column(String(128))
+    # One customer's thread: source, root and author. On X a conversation is a whole reply tree,
+    # where many riders may answer one notice; each of them is a separate request.
+    conversation_key: Mapped[str] = mapped_column(String(240))
     raw: Mapped[dict[str, Any] | None]

@@ -2,12 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
 from sqlalchemy.orm import Session
 
 from app.classify.service import Classifier
 from app.config import Settings
 from app.db import get_read_session, get_session
+from app.fields import MAX_ROW_ID
 from app.ingest import service
 from app.ingest.schemas import BatchItemRead, BatchRead, MentionBatchIn, MentionIn, MentionRead
 
@@ -38,7 +39,11 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
     },
 )
 def post_mention(
-    mention_in: MentionIn, response: Response, session: SessionDep, classifier: ClassifierDep
+    mention_in: MentionIn,
+    response: Response,
+    session: SessionDep,
+    reader: ReadSessionDep,
+    classifier: ClassifierDep,
 ) -> MentionRead:
     """Ingest one mention: store, classify, route and queue it (201); a repeat answers 200."""
     [outcome] = service.ingest(
@@ -47,12 +52,16 @@ def post_mention(
     session.commit()
     if not outcome.created:
         response.status_code = status.HTTP_200_OK
-    return service.get_mention(session=session, mention_id=outcome.mention_id)
+    return service.get_mention(session=reader, mention_id=outcome.mention_id)
 
 
 @router.post("/batch")
 def post_batch(
-    batch: MentionBatchIn, session: SessionDep, classifier: ClassifierDep, settings: SettingsDep
+    batch: MentionBatchIn,
+    session: SessionDep,
+    reader: ReadSessionDep,
+    classifier: ClassifierDep,
+    settings: SettingsDep,
 ) -> BatchRead:
     """Ingest up to `max_batch_items` mentions in one transaction; results in the order sent."""
     outcomes = service.ingest(
@@ -62,7 +71,7 @@ def post_batch(
         limit=settings.max_batch_items,
     )
     session.commit()
-    read = service.read_mentions(session=session, ids=[o.mention_id for o in outcomes])
+    read = service.read_mentions(session=reader, ids=[o.mention_id for o in outcomes])
     items = [
         BatchItemRead(
             index=o.index,
@@ -76,6 +85,8 @@ def post_batch(
 
 
 @router.get("/{mention_id}")
-def get_mention(mention_id: int, session: ReadSessionDep) -> MentionRead:
+def get_mention(
+    mention_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], session: ReadSessionDep
+) -> MentionRead:
     """One stored mention with its classification and routing."""
     return service.get_mention(session=session, mention_id=mention_id)

@@ -1,12 +1,13 @@
 """MentionIn, the one normalised shape every channel produces, and what ingest answers."""
 
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from app.accounts.schemas import Handle
 from app.classify.schemas import ClassificationRead
+from app.fields import Count, Identifier, JSONDocument, Text, plausible_post_time, visible
 from app.routing.schemas import RoutingRead
 
 MAX_TEXT_CHARS = 25_000
@@ -15,16 +16,19 @@ MAX_TEXT_CHARS = 25_000
 class AuthorIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    handle: str = Field(min_length=1, max_length=65)
-    id: str | None = Field(default=None, max_length=64)
-    name: str | None = Field(default=None, max_length=200)
-    followers: int | None = Field(default=None, ge=0)
+    handle: Text = Field(min_length=1, max_length=65)
+    id: Identifier | None = Field(default=None, max_length=64)
+    name: Text | None = Field(default=None, max_length=200)
+    followers: Count | None = None
     verified: bool | None = None
 
     @field_validator("handle")
     @classmethod
     def _strip_at(cls, handle: str) -> str:
-        return handle.strip().removeprefix("@")
+        handle = handle.strip().removeprefix("@")
+        if not 1 <= len(handle) <= 64:
+            raise ValueError("a handle has 1 to 64 characters after its '@'")
+        return handle
 
 
 class MentionIn(BaseModel):
@@ -35,34 +39,20 @@ class MentionIn(BaseModel):
     source: str = Field(
         min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_.:-]*$", examples=["api"]
     )
-    external_id: str = Field(min_length=1, max_length=128, examples=["1"])
+    external_id: Identifier = Field(examples=["1"])
     account: Handle
     author: AuthorIn
-    text: str = Field(max_length=MAX_TEXT_CHARS)
-    lang: str | None = Field(default=None, min_length=2, max_length=16)
-    created_at: datetime | None = None
-    conversation_id: str | None = Field(default=None, min_length=1, max_length=128)
-    in_reply_to_id: str | None = Field(default=None, min_length=1, max_length=128)
-    raw: dict[str, Any] | None = None
-
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, text: str) -> str:
-        if not text.strip():
-            raise ValueError("text is empty")
-        return text
+    text: Annotated[Text, Field(max_length=MAX_TEXT_CHARS), AfterValidator(visible)]
+    lang: str | None = Field(default=None, min_length=2, max_length=16, pattern=r"^[A-Za-z-]+$")
+    created_at: Annotated[datetime | None, AfterValidator(plausible_post_time)] = None
+    conversation_id: Identifier | None = None
+    in_reply_to_id: Identifier | None = None
+    raw: JSONDocument | None = None
 
     @field_validator("lang")
     @classmethod
     def _lower(cls, lang: str | None) -> str | None:
         return lang.lower() if lang else None
-
-    @field_validator("created_at")
-    @classmethod
-    def _aware(cls, created_at: datetime | None) -> datetime | None:
-        if created_at is not None and created_at.tzinfo is None:
-            return created_at.replace(tzinfo=UTC)
-        return created_at
 
 
 class MentionBatchIn(BaseModel):

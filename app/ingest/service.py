@@ -48,7 +48,9 @@ def ingest(
     for i, key in enumerate(keys):
         first_index.setdefault(key, i)
     known = _existing(session=session, keys=set(keys))
-    fresh = sorted(i for key, i in first_index.items() if key not in known)
+    # In key order, so that concurrent batches holding the same posts take their locks in the
+    # same order (PostgreSQL would otherwise deadlock them).
+    fresh = sorted((i for key, i in first_index.items() if key not in known), key=keys.__getitem__)
     created: set[int] = set()
     if fresh:
         table = routing.active_table(session=session)
@@ -126,8 +128,14 @@ def _store(
         if route.team_id
         else None
     )
+    # A follow-up joins its thread's open ticket, in whichever team holds it: the decision
+    # records where the mention went, and the rule that matched.
     routing.record_decision(
-        session=session, mention_id=mention.id, route=route, ticket_id=ticket.id if ticket else None
+        session=session,
+        mention_id=mention.id,
+        route=route,
+        ticket_id=ticket.id if ticket else None,
+        team_id=ticket.team_id if ticket else None,
     )
     return mention.id
 
@@ -135,6 +143,7 @@ def _store(
 def _insert_mention(*, session: Session, mention_in: MentionIn, account: Account) -> Mention | None:
     """INSERT ... ON CONFLICT DO NOTHING on the unique (source, external_id): idempotent."""
     author = mention_in.author
+    root, key = _conversation(session=session, mention_in=mention_in)
     values = {
         "source": mention_in.source,
         "external_id": mention_in.external_id,
@@ -149,7 +158,8 @@ def _insert_mention(*, session: Session, mention_in: MentionIn, account: Account
         "posted_at": mention_in.created_at or utcnow(),
         "conversation_id": mention_in.conversation_id,
         "in_reply_to_id": mention_in.in_reply_to_id,
-        "conversation_key": _conversation_key(session=session, mention_in=mention_in),
+        "conversation_root": root,
+        "conversation_key": key,
         "raw": mention_in.raw,
     }
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
@@ -162,19 +172,23 @@ def _insert_mention(*, session: Session, mention_in: MentionIn, account: Account
     return session.scalars(statement).first()
 
 
-def _conversation_key(*, session: Session, mention_in: MentionIn) -> str:
-    """The thread a post belongs to: its conversation id, else its parent's thread, else itself."""
-    if mention_in.conversation_id:
-        return f"{mention_in.source}:{mention_in.conversation_id}"
-    if mention_in.in_reply_to_id:
-        parent = session.scalar(
-            select(Mention.conversation_key).where(
-                Mention.source == mention_in.source,
-                Mention.external_id == mention_in.in_reply_to_id,
+def _conversation(*, session: Session, mention_in: MentionIn) -> tuple[str, str]:
+    """The conversation's root post, and this author's thread in it.
+
+    The root is the conversation id, else the parent's root (a reply sent without one), else the
+    post itself.
+    """
+    source = mention_in.source
+    root = mention_in.conversation_id
+    if root is None and mention_in.in_reply_to_id is not None:
+        parent_root = session.scalar(
+            select(Mention.conversation_root).where(
+                Mention.source == source, Mention.external_id == mention_in.in_reply_to_id
             )
         )
-        return parent or f"{mention_in.source}:{mention_in.in_reply_to_id}"
-    return f"{mention_in.source}:{mention_in.external_id}"
+        root = parent_root or mention_in.in_reply_to_id
+    root = root or mention_in.external_id
+    return root, f"{source}:{root}:{mention_in.author.handle.lower()}"
 
 
 def read_mentions(*, session: Session, ids: Sequence[int]) -> dict[int, MentionRead]:

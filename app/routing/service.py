@@ -124,14 +124,15 @@ def route(table: ActiveTable, facts: MentionFacts) -> Route:
 
 
 def record_decision(
-    *, session: Session, mention_id: int, route: Route, ticket_id: int | None
+    *, session: Session, mention_id: int, route: Route, ticket_id: int | None, team_id: int | None
 ) -> RoutingDecision:
+    """Store why and where a mention was routed (team_id: the team of the ticket it went to)."""
     decision = RoutingDecision(
         mention_id=mention_id,
         table_version=route.table_version,
         rule_id=route.rule_id,
         rule_name=route.rule_name,
-        team_id=route.team_id,
+        team_id=team_id,
         priority=route.priority,
         ticket_id=ticket_id,
     )

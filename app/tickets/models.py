@@ -39,7 +39,7 @@ class Ticket(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
-    conversation_key: Mapped[str] = mapped_column(String(200))
+    conversation_key: Mapped[str] = mapped_column(String(240))
     state: Mapped[TicketState] = mapped_column(_state_enum(), default=TicketState.OPEN)
     priority: Mapped[str] = mapped_column(String(2))
     label: Mapped[str] = mapped_column(String(32))

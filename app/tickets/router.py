@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy.orm import Session
 
 from app.db import get_read_session
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/teams", tags=["tickets"])
 
 @router.get("/{team}/tickets")
 def team_queue(
-    team: str,
+    team: Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")],
     session: Annotated[Session, Depends(get_read_session)],
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,

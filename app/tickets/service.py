@@ -5,14 +5,16 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Account
+from app.db import utcnow
 from app.errors import InvalidInput
+from app.fields import MAX_BIGINT
 from app.ingest.models import Mention
 from app.outbox import service as outbox
 from app.routing.models import RoutingDecision
@@ -29,12 +31,8 @@ def open_or_join(*, session: Session, mention: Mention, label: str, route: Route
     assert route.priority is not None
     ticket = _open_ticket(session=session, conversation_key=mention.conversation_key)
     if ticket is None:
-        ticket = _try_open(session=session, mention=mention, label=label, route=route)
-    if ticket is None:  # another transaction opened it between our look-up and our insert
-        ticket = _open_ticket(session=session, conversation_key=mention.conversation_key)
-        assert ticket is not None
-    if ticket.first_mention_id != mention.id:
-        _join(session=session, ticket=ticket, mention=mention)
+        return _open(session=session, mention=mention, label=label, route=route)
+    _join(session=session, ticket=ticket, mention=mention, route=route)
     return ticket
 
 
@@ -45,7 +43,7 @@ def _open_ticket(*, session: Session, conversation_key: str) -> Ticket | None:
     return session.scalars(query).first()
 
 
-def _try_open(*, session: Session, mention: Mention, label: str, route: Route) -> Ticket | None:
+def _open(*, session: Session, mention: Mention, label: str, route: Route) -> Ticket:
     ticket = Ticket(
         team_id=route.team_id,
         conversation_key=mention.conversation_key,
@@ -61,7 +59,13 @@ def _try_open(*, session: Session, mention: Mention, label: str, route: Route) -
             session.add(ticket)
             session.flush()
     except IntegrityError:
-        return None
+        # Another transaction opened this thread's ticket since our look-up: join it instead.
+        # Any other integrity error has no open ticket behind it and is raised again.
+        opened = _open_ticket(session=session, conversation_key=mention.conversation_key)
+        if opened is None:
+            raise
+        _join(session=session, ticket=opened, mention=mention, route=route)
+        return opened
     session.add(
         TicketEvent(
             ticket_id=ticket.id,
@@ -82,10 +86,21 @@ def _try_open(*, session: Session, mention: Mention, label: str, route: Route) -
     return ticket
 
 
-def _join(*, session: Session, ticket: Ticket, mention: Mention) -> None:
+def _join(*, session: Session, ticket: Ticket, mention: Mention, route: Route) -> None:
+    """Add a follow-up to its thread's ticket; a more urgent follow-up raises the priority."""
+    assert route.priority is not None
+    data = {"rule": route.rule_name, "rule_team": route.team, "table_version": route.table_version}
+    if route.priority < ticket.priority:  # "P1" < "P2": more urgent
+        data["priority"] = f"{ticket.priority} -> {route.priority}"
+        ticket.priority = route.priority
+    ticket.updated_at = utcnow()
     session.add(
         TicketEvent(
-            ticket_id=ticket.id, kind="mention_added", actor=SYSTEM_ACTOR, mention_id=mention.id
+            ticket_id=ticket.id,
+            kind="mention_added",
+            actor=SYSTEM_ACTOR,
+            mention_id=mention.id,
+            data=data,
         )
     )
     team = session.get_one(Team, ticket.team_id)
@@ -129,15 +144,31 @@ class Cursor:
 
     @classmethod
     def decode(cls, token: str) -> "Cursor":
+        """The position a token names; anything this API did not give out is a 422."""
         try:
             priority, opened_at, ticket_id = json.loads(
                 base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             )
-            return cls(str(priority), datetime.fromisoformat(opened_at), int(ticket_id))
-        except (binascii.Error, ValueError, TypeError) as error:
-            raise InvalidInput(
-                "the cursor is not one this API gave out", details={"cursor": token}
-            ) from error
+            moment = datetime.fromisoformat(opened_at)
+            moment = moment.astimezone(UTC) if moment.tzinfo is not None else moment
+        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError) as error:
+            raise _bad_cursor() from error
+        valid = (
+            priority in PRIORITIES
+            and moment.tzinfo is not None
+            and type(ticket_id) is int
+            and 1 <= ticket_id <= MAX_BIGINT
+        )
+        if not valid:
+            raise _bad_cursor()
+        return cls(priority, moment, ticket_id)
+
+
+PRIORITIES = ("P1", "P2", "P3", "P4")
+
+
+def _bad_cursor() -> InvalidInput:
+    return InvalidInput("the cursor is not one this API gave out")
 
 
 def queue(

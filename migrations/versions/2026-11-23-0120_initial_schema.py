@@ -72,7 +72,8 @@ def upgrade() -> None:
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("conversation_id", sa.String(length=128), nullable=True),
         sa.Column("in_reply_to_id", sa.String(length=128), nullable=True),
-        sa.Column("conversation_key", sa.String(length=200), nullable=False),
+        sa.Column("conversation_root", sa.String(length=128), nullable=False),
+        sa.Column("conversation_key", sa.String(length=240), nullable=False),
         sa.Column(
             "raw",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -177,7 +178,7 @@ def upgrade() -> None:
         "tickets",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("team_id", sa.Integer(), nullable=False),
-        sa.Column("conversation_key", sa.String(length=200), nullable=False),
+        sa.Column("conversation_key", sa.String(length=240), nullable=False),
         sa.Column(
             "state",
             sa.Enum(

@@ -80,3 +80,26 @@ def test_the_config_apply_command_refuses_a_broken_table(
 
     assert result.returncode == 2
     assert "catch-all" in result.stderr
+
+
+def test_an_invalid_setting_exits_2_with_a_message(database_url: str) -> None:
+    result = run_cli("migrate", database_url=database_url, AIGUILLEUR_CONFIDENCE_THRESHOLD="high")
+
+    assert result.returncode == 2
+    assert "invalid AIGUILLEUR_* setting" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_moving_an_x_user_id_onto_another_account_is_refused(
+    engine: Engine, configured: None, database_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "steal.yaml"
+    path.write_text(
+        "accounts:\n  - {handle: CamilleDurand_CEO, kind: executive, display_name: C, "
+        'x_user_id: "1500000000000000001"}\n'
+    )
+
+    result = run_cli("config", "apply", str(path), database_url=database_url)
+
+    assert result.returncode == 2
+    assert "another account has this X user id" in result.stderr

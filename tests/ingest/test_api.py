@@ -309,3 +309,114 @@ def test_the_raw_payload_and_author_are_kept(client: TestClient, db: Db) -> None
     assert body["created_at"] == "2026-11-20T07:15:00Z"
     assert body["lang"] == "en"
     assert db.one(select(Mention.raw)) == raw
+
+
+def test_another_author_in_the_same_conversation_is_another_ticket(client: TestClient) -> None:
+    notice = client.post(
+        "/v1/mentions", json=mention("n1", DELAY_EN, conversation_id="notice")
+    ).json()
+    other_rider = client.post(
+        "/v1/mentions",
+        json=mention(
+            "n2",
+            "@TransNordRail my train from York is cancelled too, what now?",
+            conversation_id="notice",
+            author={"handle": "another_rider"},
+        ),
+    ).json()
+
+    assert other_rider["routing"]["ticket_id"] != notice["routing"]["ticket_id"]
+
+
+def test_a_follow_up_joins_the_ticket_where_it_is_and_says_so(client: TestClient, db: Db) -> None:
+    press = client.post("/v1/mentions", json=mention("p1", PRESS_EN, conversation_id="c")).json()
+    delay = client.post("/v1/mentions", json=mention("p2", DELAY_EN, conversation_id="c")).json()
+
+    assert press["routing"]["team"] == "communications"
+    assert delay["routing"]["ticket_id"] == press["routing"]["ticket_id"]
+    assert delay["routing"]["team"] == "communications"
+    assert delay["routing"]["rule"] == "disruption"
+    joined = db.scalars(select(TicketEvent).where(TicketEvent.kind == "mention_added"))
+    assert joined[0].data["rule_team"] == "customer-service"
+
+
+def test_a_more_urgent_follow_up_raises_the_priority(client: TestClient, db: Db) -> None:
+    first = client.post("/v1/mentions", json=mention("u1", PROBLEM_EN, conversation_id="u")).json()
+    client.post(
+        "/v1/mentions",
+        json=mention("u2", PROBLEM_EN + " Escalating.", conversation_id="u", account=CEO),
+    )
+
+    ticket = db.one(select(Ticket).where(Ticket.id == first["routing"]["ticket_id"]))
+    assert (first["routing"]["priority"], ticket.priority) == ("P2", "P1")
+    assert ticket.updated_at > ticket.opened_at
+
+
+HOSTILE = {
+    "followers over 2^63": mention("1", DELAY_EN, author={"handle": "r", "followers": 2**63}),
+    "handle of 65 characters": mention("1", DELAY_EN, author={"handle": "h" * 65}),
+    "handle that is only @": mention("1", DELAY_EN, author={"handle": "@"}),
+    "NUL in the text": mention("1", "late\x00train"),
+    "NUL in the external id": mention("1\x00", DELAY_EN),
+    "NUL deep in raw": mention("1", DELAY_EN, raw={"a": [{"b\x00": 1}]}),
+    "zero-width text": mention("1", "\u200b\u200b"),
+    "external id with spaces around": mention(" 1 ", DELAY_EN),
+    "created_at overflowing UTC": mention("1", DELAY_EN, created_at="9999-12-31T23:59:59-05:00"),
+    "created_at in year 9999": mention("1", DELAY_EN, created_at="9999-01-01T00:00:00Z"),
+    "created_at before 2000": mention("1", DELAY_EN, created_at="0001-01-01T00:00:00+05:00"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=list(HOSTILE))
+def test_hostile_input_is_a_422_and_stores_nothing(client: TestClient, db: Db, case: str) -> None:
+    response = client.post("/v1/mentions", json=HOSTILE[case])
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "validation_failed"
+    assert db.count(Mention) == 0
+
+
+def test_out_of_range_paths_are_refused(client: TestClient) -> None:
+    assert client.get(f"/v1/mentions/{2**31}").status_code == 422
+    assert client.get("/v1/mentions/0").status_code == 422
+    assert client.get("/v1/teams/Customer%00Service/tickets").status_code == 422
+
+
+def test_invalid_utf8_is_malformed_json(client: TestClient) -> None:
+    response = client.post(
+        "/v1/mentions",
+        content=b'{"text": "\xff\xfe"}',
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_json"
+
+
+def test_a_failure_in_the_middle_of_a_batch_leaves_nothing(
+    client: TestClient, db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.tickets import service as tickets
+
+    real, calls = tickets.open_or_join, []
+
+    def failing_on_the_third(**kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the disk is full")
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tickets, "open_or_join", failing_on_the_third)
+    batch = [mention(f"t{i}", DELAY_EN) for i in range(5)]
+
+    with TestClient(client.app, raise_server_exceptions=False) as as_a_client_sees_it:
+        response = as_a_client_sees_it.post("/v1/mentions/batch", json={"mentions": batch})
+
+    assert response.status_code == 500
+    assert response.json()["error"] == {
+        "code": "internal_error",
+        "message": "an unexpected error occurred",
+        "details": None,
+    }
+    assert "disk" not in response.text
+    assert (db.count(Mention), db.count(Ticket), db.count(OutboxEvent)) == (0, 0, 0)

@@ -1,0 +1,61 @@
+"""Field types shared by the API shapes: what the database can store, checked at the door."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
+
+MAX_BIGINT = 2**63 - 1
+MAX_ROW_ID = 2**31 - 1
+EARLIEST_POST = datetime(2000, 1, 1, tzinfo=UTC)
+CLOCK_SKEW = timedelta(days=1)
+
+
+def no_nul(text: str) -> str:
+    """PostgreSQL text cannot hold NUL; refuse it everywhere rather than fail at insert."""
+    if "\x00" in text:
+        raise ValueError("NUL characters are not allowed")
+    return text
+
+
+def no_nul_inside(value: Any) -> Any:
+    """The same check through a JSON document (keys and string values)."""
+    if isinstance(value, str):
+        no_nul(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            no_nul(key)
+            no_nul_inside(item)
+    elif isinstance(value, list):
+        for item in value:
+            no_nul_inside(item)
+    return value
+
+
+def visible(text: str) -> str:
+    """At least one visible character: blank or zero-width-only text says nothing."""
+    if not any(char.isprintable() and not char.isspace() for char in text):
+        raise ValueError("text is empty")
+    return text
+
+
+def plausible_post_time(moment: datetime | None) -> datetime | None:
+    """In UTC, between 2000 and tomorrow (a day of clock skew); naive times are taken as UTC."""
+    if moment is None:
+        return None
+    try:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError as error:
+        raise ValueError("the date is out of range") from error
+    if not EARLIEST_POST <= moment <= datetime.now(UTC) + CLOCK_SKEW:
+        raise ValueError("the date must be between 2000-01-01 and tomorrow")
+    return moment
+
+
+Text = Annotated[str, AfterValidator(no_nul)]
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$"), AfterValidator(no_nul)
+]
+Count = Annotated[int, Field(ge=0, le=MAX_BIGINT)]
+RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
+JSONDocument = Annotated[dict[str, Any], AfterValidator(no_nul_inside)]
