@@ -84,7 +84,9 @@ def cross_validate(examples: Sequence[Example], params: TrainingParams) -> dict[
 
 def model_version(data_fingerprint: str, params: TrainingParams) -> str:
     """Same data and params, same version: the version names what the model was built from."""
-    key = json.dumps({"data": data_fingerprint, "params": asdict(params)}, sort_keys=True)
+    # Cross-validation folds only change the reported metrics, not the model: left out.
+    fitted = {name: value for name, value in asdict(params).items() if name != "cv_folds"}
+    key = json.dumps({"data": data_fingerprint, "params": fitted}, sort_keys=True)
     return "aiguilleur-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 

@@ -135,3 +135,20 @@ def test_overlapping_batches_in_opposite_orders_both_succeed(server: str, db: Db
         assert [r.status_code for r in responses] == [200, 200]
 
     assert len(db.scalars(select(Mention).where(Mention.source == "crm"))) == 60
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_over_real_http(server: str, db: Db) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"source": "api", "raw": {"padding": "'
+        for _ in range(20):
+            yield b"x" * 65_536
+        yield b'"}}'
+
+    response = httpx.post(
+        f"{server}/v1/mentions", content=chunks(), headers={"content-type": "application/json"}
+    )
+
+    assert response.request.headers.get("transfer-encoding") == "chunked"
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "body_too_large"
+    assert db.count(Mention) == 0

@@ -17,18 +17,18 @@ SessionDep = Annotated[Session, Depends(get_session)]
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 
 
-def get_classifier(request: Request) -> Classifier:
+def request_classifier(request: Request) -> Classifier:
     classifier: Classifier = request.app.state.classifier
     return classifier
 
 
-def get_settings(request: Request) -> Settings:
+def request_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+ClassifierDep = Annotated[Classifier, Depends(request_classifier)]
+SettingsDep = Annotated[Settings, Depends(request_settings)]
 
 
 @router.post(

@@ -103,3 +103,20 @@ def test_moving_an_x_user_id_onto_another_account_is_refused(
 
     assert result.returncode == 2
     assert "another account has this X user id" in result.stderr
+
+
+def test_a_file_that_fails_half_way_changes_nothing(engine: Engine, db: Db, tmp_path: Path) -> None:
+    path = tmp_path / "half.yaml"
+    path.write_text(
+        "accounts:\n  - {handle: NewAccount, kind: company, display_name: New}\n"
+        "routing:\n  rules:\n    - {name: all, team: no-such-team, priority: P1}\n"
+    )
+
+    with (
+        pytest.raises(InvalidConfiguration, match="unknown teams"),
+        make_sessionmaker(engine)() as session,
+        session.begin(),
+    ):
+        configuration.apply(session=session, config=configuration.read_file(path), source="test")
+
+    assert db.count(Account) == 0

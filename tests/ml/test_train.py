@@ -47,6 +47,7 @@ def test_other_data_or_params_give_another_version() -> None:
 
     assert model_version(fingerprint(SMALL[:-1]), TrainingParams()) != base
     assert model_version(fingerprint(SMALL), TrainingParams(c=1.0)) != base
+    assert model_version(fingerprint(SMALL), TrainingParams(cv_folds=0)) == base
 
 
 def test_the_metadata_says_what_the_model_was_built_from(tmp_path: Path) -> None:
