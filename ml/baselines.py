@@ -12,149 +12,37 @@ from ml.model import Prediction
 # (lower case, no accents), at word starts, so "retard" also finds "retardé". The order puts
 # the rarer, more specific teams first, and delays before problems because a cancellation
 # usually comes with a complaint.
-KEYWORD_TRIGGERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "press",
-        (
-            "journalist",
-            "reporter",
-            "press office",
-            "for comment",
-            "interview",
-            "newsroom",
-            "journaliste",
-            "redaction",
-            "service de presse",
-            "interview",
-            "demande de commentaire",
-        ),
+KEYWORD_TRIGGERS: dict[str, str] = {
+    "press": (
+        "journalist|reporter|press office|for comment|interview|newsroom|"
+        "journaliste|redaction|service de presse|demande de commentaire"
     ),
-    (
-        "investor",
-        (
-            "shares",
-            "stock",
-            "dividend",
-            "earnings",
-            "shareholder",
-            "investor",
-            "acquisition",
-            "merger",
-            "actions",
-            "actionnaire",
-            "bourse",
-            "dividende",
-            "resultats financiers",
-            "rachat",
-            "fusion",
-        ),
+    "investor": (
+        "shares|stock|dividend|earnings|shareholder|investor|acquisition|merger|"
+        "actions|actionnaire|bourse|dividende|resultats financiers|rachat|fusion"
     ),
-    (
-        "employee",
-        (
-            "hiring",
-            "job",
-            "apply",
-            "internship",
-            "my manager",
-            "our union",
-            "colleagues",
-            "recrut",
-            "candidature",
-            "stage",
-            "alternance",
-            "syndicat",
-            "mes collegues",
-            "nos salaires",
-        ),
+    "employee": (
+        "hiring|job|apply|internship|my manager|our union|colleagues|"
+        "recrut|candidature|stage|alternance|syndicat|mes collegues|nos salaires"
     ),
-    (
-        "delay",
-        (
-            "delay",
-            "late",
-            "cancel",
-            "stuck",
-            "waiting on the tarmac",
-            "missed my connection",
-            "retard",
-            "annul",
-            "supprim",
-            "bloque",
-            "perturb",
-            "interromp",
-            "trafic",
-            "ralenti",
-        ),
+    "delay": (
+        "delay|late|cancel|stuck|waiting on the tarmac|missed my connection|"
+        "retard|annul|supprim|bloque|perturb|interromp|trafic|ralenti"
     ),
-    (
-        "schedule",
-        (
-            "what time",
-            "schedule",
-            "timetable",
-            "next train",
-            "first train",
-            "last train",
-            "departure",
-            "horaire",
-            "prochain",
-            "a quelle heure",
-            "premier train",
-            "dernier train",
-            "itineraire",
-        ),
+    "schedule": (
+        "what time|schedule|timetable|next train|first train|last train|departure|"
+        "horaire|prochain|a quelle heure|premier train|dernier train|itineraire"
     ),
-    (
-        "problem",
-        (
-            "lost",
-            "refund",
-            "bag",
-            "luggage",
-            "charged",
-            "booking",
-            "help",
-            "dm",
-            "nobody",
-            "on hold",
-            "broken",
-            "app",
-            "website",
-            "perdu",
-            "rembours",
-            "bagage",
-            "facture",
-            "coupure",
-            "panne",
-            "internet",
-            "aide",
-            "personne ne",
-            "commande",
-            "colis",
-        ),
+    "problem": (
+        "lost|refund|bag|luggage|charged|booking|help|dm|nobody|on hold|broken|app|website|"
+        "perdu|rembours|bagage|facture|coupure|panne|internet|aide|personne ne|commande|colis"
     ),
-    (
-        "praise",
-        (
-            "thank",
-            "thanks",
-            "great",
-            "love",
-            "awesome",
-            "amazing",
-            "merci",
-            "bravo",
-            "super",
-            "genial",
-            "top",
-        ),
-    ),
-)
+    "praise": "thank|thanks|great|love|awesome|amazing|merci|bravo|super|genial|top",
+}
 
 _COMPILED = [
-    (label, re.compile(r"\b(?:" + "|".join(re.escape(word.strip()) for word in words) + ")"))
-    for label, words in KEYWORD_TRIGGERS
+    (label, re.compile(r"\b(?:" + "|".join(map(re.escape, words.split("|"))) + ")"))
+    for label, words in KEYWORD_TRIGGERS.items()
 ]
 
 
