@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import f1_score, precision_recall_fscore_support
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
 from ml import SERVICE_LABELS
+from ml import report as report_files
 from ml.baselines import keyword_predictions, majority_predictions
 from ml.dataset import Columns, Example, read_labelled
 from ml.model import Prediction, TextClassifier
@@ -62,7 +63,15 @@ def score(
             sum(gold[i] == predicted[i] for i in confident) / max(len(confident), 1), 4
         ),
         "per_label": per_label,
+        "confusion": confusion(gold, predicted),
     }
+
+
+def confusion(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
+    """Counts of (gold, predicted) pairs: rows are gold labels, columns predictions."""
+    labels = sorted(set(gold) | set(predicted))
+    matrix = confusion_matrix(gold, predicted, labels=labels)
+    return {"labels": labels, "matrix": matrix.tolist()}
 
 
 def evaluate(
@@ -180,6 +189,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--threshold", type=float, default=0.45)
     p.add_argument("--json", type=Path, default=None, help="also write the reports as JSON here")
+    p.add_argument(
+        "--out", type=Path, default=None, help="write <dir>-<file>.json, .md, .confusion.png here"
+    )
     return p
 
 
@@ -193,6 +205,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             examples = [Example(e.text, e.label, e.lang or args.lang) for e in examples]
         reports[str(path)] = evaluate(classifier, examples, args.threshold)
         print(format_report(str(path), reports[str(path)]), end="\n\n")
+    if args.out:
+        for path, report in zip(args.files, reports.values(), strict=True):
+            name = f"{path.parent.name}-{path.stem}"  # dev files often share a file name
+            for written in report_files.write(name, report, args.out):
+                print(f"wrote {written}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
