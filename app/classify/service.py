@@ -1,6 +1,5 @@
 """Classification: the loaded model behind one narrow interface, and the triage decision."""
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,26 +53,3 @@ class Classifier:
             return True
         ranked = sorted(prediction.probabilities.values(), reverse=True)
         return len(ranked) > 1 and ranked[0] - ranked[1] < self.margin
-
-
-_FRENCH = frozenset(
-    """le la les un une des du de et est à au aux en dans pour pas sur avec je vous nous il elle ce
-    cette mon ma mes votre vos depuis encore toujours gare retard merci bonjour svp quand quoi rien
-    très trop c'est j'ai n'est qu'il aucun aucune""".split()
-)
-_ENGLISH = frozenset(
-    """the a an and is are was to of in on for not with i you we it this my your our since still
-    again flight delay thanks hello please when what nothing very too it's i'm don't can't no
-    any""".split()
-)
-_WORD = re.compile(r"[\w']+")
-
-
-def guess_language(text: str) -> str | None:
-    """'fr' or 'en' from common words, or None when the text gives no evidence either way."""
-    words = [w for w in _WORD.findall(text.lower()) if not w.isdigit()]
-    french = sum(w in _FRENCH for w in words) + 2 * len(re.findall(r"[éèêàçùôî]", text.lower()))
-    english = sum(w in _ENGLISH for w in words)
-    if french == english:
-        return None
-    return "fr" if french > english else "en"

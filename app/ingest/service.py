@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session
 
 from app.accounts import service as accounts
 from app.accounts.models import Account
+from app.classify.language import guess_language
 from app.classify.models import Classification
 from app.classify.schemas import ClassificationRead
-from app.classify.service import Classifier, Verdict, guess_language
+from app.classify.service import Classifier, Verdict
 from app.db import utcnow
 from app.errors import BatchTooLarge, NotFound, UnknownAccount
 from app.ingest.models import Mention

@@ -2,7 +2,8 @@
 
 import pytest
 
-from app.classify.service import Classifier, guess_language
+from app.classify.language import guess_language
+from app.classify.service import Classifier
 from ml.model import Prediction, TextClassifier
 
 
@@ -50,6 +51,13 @@ def test_classify_keeps_the_label_and_the_version(model: TextClassifier) -> None
         ("Encore un train supprime ce matin, c'est pas possible", "fr"),
         ("My flight has been delayed again and nobody at the gate knows why", "en"),
         ("@TransNordRail 👍", None),
+        ("Mi tren lleva 40 minutos de retraso, ¿qué pasa?", "other"),
+        ("Mein Zug hat schon wieder 30 Minuten Verspätung", "other"),
+        ("Il treno è in ritardo di nuovo, perché?", "other"),
+        ("Мой поезд опаздывает на сорок минут", "other"),
+        ("電車が遅れています", "other"),
+        ("@NordRail la gare de Lyon est fermée ?", "fr"),
+        ("@NordRail is the 8:12 running today?", "en"),
     ],
 )
 def test_guess_language(text: str, lang: str | None) -> None:
