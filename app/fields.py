@@ -57,5 +57,4 @@ Identifier = Annotated[
     str, Field(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$"), AfterValidator(no_nul)
 ]
 Count = Annotated[int, Field(ge=0, le=MAX_BIGINT)]
-RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 JSONDocument = Annotated[dict[str, Any], AfterValidator(no_nul_inside)]

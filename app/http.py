@@ -54,9 +54,8 @@ def _problem(error: Any) -> dict[str, Any]:
 
 async def _http_error(_request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
-    if (
-        error.status_code == 400
-    ):  # FastAPI's own 400: a body it could not decode (bad UTF-8, too deep)
+    # FastAPI's own 400s are bodies it could not decode (bad UTF-8, nesting too deep).
+    if error.status_code == 400:
         return JSONResponse(
             error_body("malformed_json", "the body is not valid JSON"), status_code=400
         )

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import get_args
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +19,7 @@ from app.fields import MAX_BIGINT
 from app.ingest.models import Mention
 from app.outbox import service as outbox
 from app.routing.models import RoutingDecision
+from app.routing.schemas import Priority
 from app.routing.service import Route
 from app.teams.models import Team
 from app.tickets.models import Ticket, TicketEvent, TicketState
@@ -151,10 +153,10 @@ class Cursor:
             )
             moment = datetime.fromisoformat(opened_at)
             moment = moment.astimezone(UTC) if moment.tzinfo is not None else moment
-        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError) as error:
+        except (binascii.Error, ValueError, TypeError, OverflowError) as error:
             raise _bad_cursor() from error
         valid = (
-            priority in PRIORITIES
+            priority in get_args(Priority)
             and moment.tzinfo is not None
             and type(ticket_id) is int
             and 1 <= ticket_id <= MAX_BIGINT
@@ -162,9 +164,6 @@ class Cursor:
         if not valid:
             raise _bad_cursor()
         return cls(priority, moment, ticket_id)
-
-
-PRIORITIES = ("P1", "P2", "P3", "P4")
 
 
 def _bad_cursor() -> InvalidInput:
