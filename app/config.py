@@ -1,5 +1,6 @@
 """The one place that reads the environment: every setting, with its default."""
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -24,12 +25,23 @@ class Settings(BaseSettings):
     config_file: Path | None = None
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     max_batch_items: int = Field(default=1_000, gt=0)
+    # A post in a conversation whose ticket was resolved less than this long ago reopens it;
+    # a later one opens a new ticket.
+    reopen_window_hours: float = Field(default=168, ge=0)
+    claim_lease_seconds: int = Field(default=900, gt=0, le=86_400)
+    # The background loop (SLA timers, expired leases): under `serve` on SQLite unless set false.
+    worker_in_process: bool | None = None
+    worker_interval_seconds: float = Field(default=5.0, gt=0, le=3_600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, level: object) -> object:
         return level.upper() if isinstance(level, str) else level
+
+    @property
+    def reopen_window(self) -> timedelta:
+        return timedelta(hours=self.reopen_window_hours)
 
     @property
     def is_sqlite(self) -> bool:

@@ -49,6 +49,7 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: UTCDateTime,
         dict[str, Any]: JSONType,
+        list[str]: JSONType,
     }
 
 

@@ -1,6 +1,6 @@
 """Domain errors: each carries its HTTP status and a stable machine-readable code."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class AppError(Exception):
@@ -8,11 +8,23 @@ class AppError(Exception):
 
     status_code = 400
     code = "bad_request"
+    headers: ClassVar[dict[str, str] | None] = None
 
     def __init__(self, message: str, *, details: Any = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+
+
+class Unauthenticated(AppError):
+    status_code = 401
+    code = "unauthenticated"
+    headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
 
 
 class NotFound(AppError):
@@ -23,6 +35,10 @@ class NotFound(AppError):
 class Conflict(AppError):
     status_code = 409
     code = "conflict"
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
 
 
 class InvalidInput(AppError):

@@ -1,7 +1,7 @@
 """Field types shared by the API shapes: what the database can store, checked at the door."""
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
@@ -58,3 +58,11 @@ Identifier = Annotated[
 ]
 Count = Annotated[int, Field(ge=0, le=MAX_BIGINT)]
 JSONDocument = Annotated[dict[str, Any], AfterValidator(no_nul_inside)]
+
+# P1 is the most urgent; the names sort in urgency order ("P1" < "P2").
+Priority = Literal["P1", "P2", "P3", "P4"]
+PRIORITIES: tuple[Priority, ...] = ("P1", "P2", "P3", "P4")
+# Who did something: an agent's identifier, or "key:<name>" for a system acting with an API key.
+Actor = Annotated[
+    str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@:+-]+$", examples=["alice"])
+]

@@ -27,7 +27,9 @@ def install_error_handlers(app: FastAPI) -> None:
 async def _app_error(_request: Request, error: Exception) -> Response:
     assert isinstance(error, AppError)
     return JSONResponse(
-        error_body(error.code, error.message, error.details), status_code=error.status_code
+        error_body(error.code, error.message, error.details),
+        status_code=error.status_code,
+        headers=error.headers,
     )
 
 

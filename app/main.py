@@ -16,14 +16,26 @@ from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker
 from app.http import BodySizeLimit, install_error_handlers
 from app.ingest.router import router as ingest_router
+from app.routing.router import router as routing_router
 from app.teams.router import router as teams_router
+from app.tickets.router import queues as queues_router
 from app.tickets.router import router as tickets_router
+from app.worker import service as worker
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, classifier: Classifier | None = None) -> FastAPI:
-    """Build the application; the engine and (unless given) the model are made when it starts."""
+def create_app(
+    settings: Settings | None = None,
+    classifier: Classifier | None = None,
+    *,
+    with_worker: bool = True,
+) -> FastAPI:
+    """Build the application; the engine and (unless given) the model are made when it starts.
+
+    On SQLite the background worker runs in-process unless `with_worker` is false (tests drive
+    it themselves) or the `worker_in_process` setting says otherwise.
+    """
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -39,15 +51,37 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
             margin=settings.triage_margin,
         )
         log.info("model %s loaded from %s", app.state.classifier.version, settings.model_path)
+        in_process = settings.worker_in_process
+        if in_process is None:
+            in_process = settings.is_sqlite and with_worker
+        background = (
+            worker.start_thread(
+                sessions=app.state.sessionmaker, interval=settings.worker_interval_seconds
+            )
+            if in_process
+            else None
+        )
         try:
             yield
         finally:
+            if background is not None:
+                thread, stop = background
+                stop.set()
+                thread.join(timeout=30)
             engine.dispose()
 
     app = FastAPI(title="Aiguilleur", description=description, version="0.1.0", lifespan=lifespan)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
-    for router in (accounts_router, ingest_router, teams_router, tickets_router):
+    routers = (
+        accounts_router,
+        ingest_router,
+        queues_router,
+        routing_router,
+        teams_router,
+        tickets_router,
+    )
+    for router in routers:
         app.include_router(router)
     app.add_api_route("/health", health, methods=["GET"], tags=["health"])
     app.add_api_route("/ready", ready, methods=["GET"], tags=["health"])

@@ -2,6 +2,7 @@
 
 
 def import_all() -> None:
+    from app.access import models as access  # noqa: F401
     from app.accounts import models as accounts  # noqa: F401
     from app.classify import models as classify  # noqa: F401
     from app.ingest import models as ingest  # noqa: F401

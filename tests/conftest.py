@@ -2,7 +2,7 @@
 shipped model loaded once, and an app configured with the example accounts, teams and routes."""
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, Executable, func, select, text
 
 from app import schema
+from app.access import service as access
+from app.access.schemas import KeyCreate
 from app.classify.service import Classifier
 from app.config import PACKAGED_MODEL_PATH, Settings
 from app.configuration import service as configuration
@@ -109,10 +111,34 @@ def configured(engine: Engine) -> None:
 
 @pytest.fixture
 def app(settings: Settings, engine: Engine, classifier: Classifier, configured: None) -> FastAPI:
-    return create_app(settings, classifier=classifier)
+    return create_app(settings, classifier=classifier, with_worker=False)
+
+
+KeyMaker = Callable[..., dict[str, str]]
 
 
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
+def make_key(engine: Engine) -> KeyMaker:
+    """Headers carrying a new API key with these scopes."""
+
+    def make(*scopes: str, name: str = "test") -> dict[str, str]:
+        with make_sessionmaker(engine)() as session, session.begin():
+            _, token = access.create(
+                session=session, key_in=KeyCreate(name=name, scopes=list(scopes))
+            )
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+@pytest.fixture
+def client(app: FastAPI, make_key: KeyMaker) -> Iterator[TestClient]:
+    """A client with an admin key; tests of access use `anonymous` and `make_key`."""
+    with TestClient(app, headers=make_key("admin", name="admin")) as client:
+        yield client
+
+
+@pytest.fixture
+def anonymous(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as client:
         yield client

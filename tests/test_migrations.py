@@ -26,6 +26,8 @@ TABLES = {
     "tickets",
     "ticket_events",
     "outbox_events",
+    "api_keys",
+    "ticket_deadlines",
 }
 
 

@@ -1,7 +1,9 @@
 """The real service under uvicorn on a loopback port, called over HTTP like a client would."""
 
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from threading import Barrier
 
 import httpx
@@ -12,7 +14,7 @@ from app.ingest.models import Mention
 from app.outbox.models import OutboxEvent
 from app.tickets.models import Ticket
 from tests.builders import DELAY_EN, DELAY_FR, mention
-from tests.conftest import EXAMPLE_CONFIG, Db
+from tests.conftest import EXAMPLE_CONFIG, Db, KeyMaker
 from tests.server import running_server
 
 pytestmark = pytest.mark.slow
@@ -32,6 +34,11 @@ def _configuration(configured: None) -> None:
     """The server applied the configuration at start; every test empties the tables after it."""
 
 
+@pytest.fixture
+def admin(make_key: KeyMaker) -> dict[str, str]:
+    return make_key("admin")
+
+
 def test_health_and_readiness(server: str) -> None:
     assert httpx.get(f"{server}/health").json() == {"status": "ok"}
     ready = httpx.get(f"{server}/ready").json()
@@ -40,7 +47,9 @@ def test_health_and_readiness(server: str) -> None:
     assert ready["model"].startswith("aiguilleur-")
 
 
-def test_the_readme_example_becomes_a_ticket_in_the_queue(server: str) -> None:
+def test_the_readme_example_becomes_a_ticket_in_the_queue(
+    server: str, admin: dict[str, str]
+) -> None:
     body = {
         "source": "api",
         "external_id": "1",
@@ -49,22 +58,24 @@ def test_the_readme_example_becomes_a_ticket_in_the_queue(server: str) -> None:
         "text": DELAY_FR,
     }
 
-    response = httpx.post(f"{server}/v1/mentions", json=body)
+    response = httpx.post(f"{server}/v1/mentions", json=body, headers=admin)
 
     assert response.status_code == 201
     routing = response.json()["routing"]
     assert response.json()["classification"]["label"] == "delay"
     assert routing["team"] == "customer-service"
-    queue = httpx.get(f"{server}/v1/teams/customer-service/tickets").json()
+    queue = httpx.get(f"{server}/v1/teams/customer-service/tickets", headers=admin).json()
     assert routing["ticket_id"] in [t["id"] for t in queue["items"]]
 
 
-def test_eight_concurrent_repeats_make_one_mention_and_one_ticket(server: str, db: Db) -> None:
+def test_eight_concurrent_repeats_make_one_mention_and_one_ticket(
+    server: str, db: Db, admin: dict[str, str]
+) -> None:
     body = mention("same-post", DELAY_EN, source="crm")
     barrier = Barrier(8)
 
     def post(_: int) -> httpx.Response:
-        with httpx.Client(base_url=server, timeout=60) as client:
+        with httpx.Client(base_url=server, timeout=60, headers=admin) as client:
             barrier.wait()
             return client.post("/v1/mentions", json=body)
 
@@ -91,12 +102,14 @@ def test_eight_concurrent_repeats_make_one_mention_and_one_ticket(server: str, d
     )
 
 
-def test_concurrent_posts_of_one_conversation_share_one_ticket(server: str, db: Db) -> None:
+def test_concurrent_posts_of_one_conversation_share_one_ticket(
+    server: str, db: Db, admin: dict[str, str]
+) -> None:
     barrier = Barrier(8)
 
     def post(i: int) -> httpx.Response:
         body = mention(f"thread-{i}", f"{DELAY_EN} ({i})", source="crm", conversation_id="thread")
-        with httpx.Client(base_url=server, timeout=60) as client:
+        with httpx.Client(base_url=server, timeout=60, headers=admin) as client:
             barrier.wait()
             return client.post("/v1/mentions", json=body)
 
@@ -108,16 +121,20 @@ def test_concurrent_posts_of_one_conversation_share_one_ticket(server: str, db: 
     assert len(db.scalars(select(Ticket).where(Ticket.conversation_key == "crm:thread:rider"))) == 1
 
 
-def test_bad_input_over_real_http(server: str) -> None:
+def test_bad_input_over_real_http(server: str, admin: dict[str, str]) -> None:
     response = httpx.post(
-        f"{server}/v1/mentions", content=b"{not json", headers={"content-type": "application/json"}
+        f"{server}/v1/mentions",
+        content=b"{not json",
+        headers={**admin, "content-type": "application/json"},
     )
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "malformed_json"
 
 
-def test_overlapping_batches_in_opposite_orders_both_succeed(server: str, db: Db) -> None:
+def test_overlapping_batches_in_opposite_orders_both_succeed(
+    server: str, db: Db, admin: dict[str, str]
+) -> None:
     posts = [
         mention(f"overlap-{i}", f"{DELAY_EN} ({i})", source="crm", author={"handle": f"r{i}"})
         for i in range(60)
@@ -125,7 +142,7 @@ def test_overlapping_batches_in_opposite_orders_both_succeed(server: str, db: Db
     barrier = Barrier(2)
 
     def post(order: list[dict[str, object]]) -> httpx.Response:
-        with httpx.Client(base_url=server, timeout=120) as client:
+        with httpx.Client(base_url=server, timeout=120, headers=admin) as client:
             barrier.wait()
             return client.post("/v1/mentions/batch", json={"mentions": order})
 
@@ -137,7 +154,9 @@ def test_overlapping_batches_in_opposite_orders_both_succeed(server: str, db: Db
     assert len(db.scalars(select(Mention).where(Mention.source == "crm"))) == 60
 
 
-def test_a_chunked_body_over_the_limit_is_a_413_over_real_http(server: str, db: Db) -> None:
+def test_a_chunked_body_over_the_limit_is_a_413_over_real_http(
+    server: str, db: Db, admin: dict[str, str]
+) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"source": "api", "raw": {"padding": "'
         for _ in range(20):
@@ -145,10 +164,31 @@ def test_a_chunked_body_over_the_limit_is_a_413_over_real_http(server: str, db: 
         yield b'"}}'
 
     response = httpx.post(
-        f"{server}/v1/mentions", content=chunks(), headers={"content-type": "application/json"}
+        f"{server}/v1/mentions",
+        content=chunks(),
+        headers={**admin, "content-type": "application/json"},
     )
 
     assert response.request.headers.get("transfer-encoding") == "chunked"
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "body_too_large"
     assert db.count(Mention) == 0
+
+
+def test_the_quick_start_prints_a_first_admin_key_that_works(tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    with running_server(f"sqlite:///{tmp_path / 'quick.db'}", EXAMPLE_CONFIG, log) as base_url:
+        printed = re.search(r"first admin API key \(shown once, keep it\): (\S+)", log.read_text())
+        assert printed is not None
+        body = mention("quick-1", DELAY_FR)
+
+        anonymous = httpx.post(f"{base_url}/v1/mentions", json=body)
+        with_key = httpx.post(
+            f"{base_url}/v1/mentions",
+            json=body,
+            headers={"Authorization": f"Bearer {printed.group(1)}"},
+        )
+
+    assert anonymous.status_code == 401
+    assert with_key.status_code == 201
+    assert with_key.json()["routing"]["team"] == "customer-service"

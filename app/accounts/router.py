@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 from sqlalchemy.orm import Session
 
+from app.access.dependencies import Admin, Caller
 from app.accounts import service
 from app.accounts.schemas import AccountCreate, AccountRead
 from app.db import get_read_session, get_session
@@ -15,14 +16,14 @@ ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 
 
 @router.get("")
-def list_accounts(session: ReadSessionDep) -> list[AccountRead]:
+def list_accounts(session: ReadSessionDep, caller: Caller) -> list[AccountRead]:
     """The watched accounts: the company's and its executives'."""
     return [AccountRead.model_validate(a) for a in service.list_accounts(session=session)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_account(account_in: AccountCreate, session: SessionDep) -> AccountRead:
-    """Register a watched account (company or executive)."""
+def create_account(account_in: AccountCreate, session: SessionDep, admin: Admin) -> AccountRead:
+    """Register a watched account (company or executive); admin only."""
     account = service.create(session=session, account_in=account_in)
     session.commit()
     return AccountRead.model_validate(account)

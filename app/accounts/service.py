@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import Account
 from app.accounts.schemas import AccountCreate, normalise_handle
-from app.errors import Conflict
+from app.errors import Conflict, UnknownAccount
 
 
 def list_accounts(*, session: Session) -> Sequence[Account]:
@@ -20,6 +20,14 @@ def by_handles(*, session: Session, handles: Iterable[str]) -> dict[str, Account
     wanted = {normalise_handle(handle) for handle in handles}
     rows = session.scalars(select(Account).where(Account.handle.in_(wanted))).all()
     return {account.handle: account for account in rows}
+
+
+def get(*, session: Session, handle: str) -> Account:
+    """A watched account by handle; an unknown one is a 422 (it is named in a request body)."""
+    account = by_handles(session=session, handles=[handle]).get(handle)
+    if account is None:
+        raise UnknownAccount(f"@{handle} is not a watched account", details={"account": handle})
+    return account
 
 
 def create(*, session: Session, account_in: AccountCreate) -> Account:

@@ -35,6 +35,10 @@ class Classifier:
     def version(self) -> str:
         return self.model.version
 
+    @property
+    def labels(self) -> list[str]:
+        return self.model.labels
+
     def classify(self, texts: Sequence[str]) -> list[Verdict]:
         """One vectorised model call for all the texts."""
         return [self._verdict(p) for p in self.model.predict(texts)]

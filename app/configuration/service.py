@@ -2,18 +2,21 @@
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from app.accounts import service as accounts
 from app.configuration.schemas import ConfigFile
 from app.errors import InvalidConfiguration
 from app.routing import service as routing
+from app.routing.schemas import TableSpec
 from app.teams import service as teams
 
 DEFAULT_CONFIG = Path(__file__).parent / "default.yaml"
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -24,27 +27,41 @@ class Applied:
     routing_changed: bool
 
 
-def read_file(path: Path) -> ConfigFile:
-    """Parse and validate a configuration file; every problem is reported with its location."""
+def _document(path: Path) -> Any:
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
         raise InvalidConfiguration(f"cannot read {path}: {error}") from error
+
+
+def _validated(model: type[M], document: Any, path: Path, what: str) -> M:
     try:
-        return ConfigFile.model_validate(document or {})
+        return model.model_validate(document or {})
     except ValidationError as error:
         details = [
             {"loc": list(e["loc"]), "msg": e["msg"]} for e in error.errors(include_input=False)
         ]
-        raise InvalidConfiguration(
-            f"{path} is not a valid configuration", details=details
-        ) from error
+        raise InvalidConfiguration(f"{path} is not a valid {what}", details=details) from error
+
+
+def read_file(path: Path) -> ConfigFile:
+    """Parse and validate a configuration file; every problem is reported with its location."""
+    return _validated(ConfigFile, _document(path), path, "configuration")
+
+
+def read_routing_file(path: Path) -> TableSpec:
+    """A routing table file: its `rules`, alone or under `routing:` in a configuration file."""
+    document = _document(path)
+    if isinstance(document, dict) and "routing" in document:
+        document = document["routing"]
+    return _validated(TableSpec, document, path, "routing table")
 
 
 def apply(*, session: Session, config: ConfigFile, source: str) -> Applied:
     """Upsert teams and accounts, then store the routing table as a new version if it changed."""
     for team_in in config.teams:
-        teams.upsert(session=session, team_in=team_in)
+        teams.upsert(session=session, slug=team_in.slug, team_in=team_in)
+    teams.check_escalations(session=session)
     for account_in in config.accounts:
         accounts.upsert(session=session, account_in=account_in)
     version, changed = None, False

@@ -5,9 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 from sqlalchemy.orm import Session
 
+from app.access.dependencies import Caller, Ingester
+from app.access.service import Principal
 from app.classify.service import Classifier
 from app.config import Settings
 from app.db import get_read_session, get_session
+from app.errors import NotFound
 from app.fields import MAX_ROW_ID
 from app.ingest import service
 from app.ingest.schemas import BatchItemRead, BatchRead, MentionBatchIn, MentionIn, MentionRead
@@ -44,10 +47,16 @@ def post_mention(
     session: SessionDep,
     reader: ReadSessionDep,
     classifier: ClassifierDep,
+    settings: SettingsDep,
+    caller: Ingester,
 ) -> MentionRead:
     """Ingest one mention: store, classify, route and queue it (201); a repeat answers 200."""
     [outcome] = service.ingest(
-        session=session, classifier=classifier, mentions=[mention_in], limit=1
+        session=session,
+        classifier=classifier,
+        mentions=[mention_in],
+        limit=1,
+        reopen_within=settings.reopen_window,
     )
     session.commit()
     if not outcome.created:
@@ -62,6 +71,7 @@ def post_batch(
     reader: ReadSessionDep,
     classifier: ClassifierDep,
     settings: SettingsDep,
+    caller: Ingester,
 ) -> BatchRead:
     """Ingest up to `max_batch_items` mentions in one transaction; results in the order sent."""
     outcomes = service.ingest(
@@ -69,6 +79,7 @@ def post_batch(
         classifier=classifier,
         mentions=batch.mentions,
         limit=settings.max_batch_items,
+        reopen_within=settings.reopen_window,
     )
     session.commit()
     read = service.read_mentions(session=reader, ids=[o.mention_id for o in outcomes])
@@ -86,7 +97,16 @@ def post_batch(
 
 @router.get("/{mention_id}")
 def get_mention(
-    mention_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], session: ReadSessionDep
+    mention_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], session: ReadSessionDep, caller: Caller
 ) -> MentionRead:
-    """One stored mention with its classification and routing."""
-    return service.get_mention(session=session, mention_id=mention_id)
+    """One stored mention with its classification and routing. Keys that ingest see every
+    mention; a team's key sees those routed to its team."""
+    mention = service.get_mention(session=session, mention_id=mention_id)
+    if not _may_read(caller, mention):
+        raise NotFound(f"no mention {mention_id}", details={"mention_id": mention_id})
+    return mention
+
+
+def _may_read(caller: Principal, mention: MentionRead) -> bool:
+    team = mention.routing.team
+    return caller.allows("ingest") or (team is not None and caller.may_work(team))

@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,11 +21,12 @@ from app.ingest.schemas import AuthorRead, MentionIn, MentionRead
 from app.routing import service as routing
 from app.routing.models import RoutingDecision
 from app.routing.rules import MentionFacts
-from app.routing.schemas import RoutingRead
+from app.routing.schemas import Explanation, RoutingRead
 from app.teams.models import Team
 from app.tickets import service as tickets
 
 Key = tuple[str, str]
+DEFAULT_REOPEN_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,12 @@ class Ingested:
 
 
 def ingest(
-    *, session: Session, classifier: Classifier, mentions: Sequence[MentionIn], limit: int
+    *,
+    session: Session,
+    classifier: Classifier,
+    mentions: Sequence[MentionIn],
+    limit: int,
+    reopen_within: timedelta = DEFAULT_REOPEN_WINDOW,
 ) -> list[Ingested]:
     """Ingest mentions in order; a post already stored (or repeated in the batch) is a duplicate."""
     if len(mentions) > limit:
@@ -63,6 +70,7 @@ def ingest(
                 account=account_of[i],
                 verdict=verdict,
                 table=table,
+                reopen_within=reopen_within,
             )
             if mention_id is None:  # a concurrent request stored the same post first
                 mention_id = _existing(session=session, keys={keys[i]})[keys[i]]
@@ -108,24 +116,23 @@ def _store(
     mention_in: MentionIn,
     account: Account,
     verdict: Verdict,
-    table: routing.ActiveTable,
+    table: routing.LoadedTable,
+    reopen_within: timedelta,
 ) -> int | None:
     """Store, classify, route and queue one new post; None if another transaction has it."""
     mention = _insert_mention(session=session, mention_in=mention_in, account=account)
     if mention is None:
         return None
     session.add(Classification(mention_id=mention.id, **asdict(verdict)))
-    facts = MentionFacts(
-        label=verdict.label,
-        probability=verdict.probability,
-        triage=verdict.triage,
-        account_handle=account.handle,
-        account_kind=account.kind.value,
-        lang=mention.lang,
-    )
-    route = routing.route(table, facts)
+    route = routing.route(table, facts_of(mention, account, verdict, at=utcnow()))
     ticket = (
-        tickets.open_or_join(session=session, mention=mention, label=verdict.label, route=route)
+        tickets.open_or_join(
+            session=session,
+            mention=mention,
+            label=verdict.label,
+            route=route,
+            reopen_within=reopen_within,
+        )
         if route.team_id
         else None
     )
@@ -139,6 +146,49 @@ def _store(
         team_id=ticket.team_id if ticket else None,
     )
     return mention.id
+
+
+def facts_of(mention: Mention, account: Account, verdict: Verdict, *, at: datetime) -> MentionFacts:
+    """What the routing rules look at for this mention, routed at this moment."""
+    return MentionFacts(
+        label=verdict.label,
+        probability=verdict.probability,
+        triage=verdict.triage,
+        account_handle=account.handle,
+        account_kind=account.kind.value,
+        lang=mention.lang,
+        text=mention.text,
+        author_handle=mention.author_handle,
+        author_verified=mention.author_verified,
+        author_followers=mention.author_followers,
+        at=at,
+    )
+
+
+def explain_routing(*, session: Session, mention_id: int) -> Explanation | None:
+    """Why the mention was routed as it was: its stored decision replayed on the same table
+    version (business hours as the teams keep them now); None if it was never routed."""
+    query = (
+        select(Mention, Account, Classification, RoutingDecision)
+        .join(Account, Account.id == Mention.account_id)
+        .join(Classification, Classification.mention_id == Mention.id)
+        .join(RoutingDecision, RoutingDecision.mention_id == Mention.id)
+        .where(Mention.id == mention_id)
+    )
+    row = session.execute(query).tuples().first()
+    if row is None:
+        return None
+    mention, account, classification, decision = row
+    verdict = Verdict(
+        label=classification.label,
+        probability=classification.probability,
+        probabilities=classification.probabilities,
+        model_version=classification.model_version,
+        triage=classification.triage,
+    )
+    table = routing.load_table(session=session, version=decision.table_version)
+    facts = facts_of(mention, account, verdict, at=decision.created_at)
+    return routing.explain(table, facts)
 
 
 def _insert_mention(*, session: Session, mention_in: MentionIn, account: Account) -> Mention | None:

@@ -1,13 +1,14 @@
 """Routing tables as written by people (YAML/JSON) and as read back from the API."""
 
-from typing import Literal, Self
+from datetime import datetime
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.accounts.models import AccountKind
-from app.accounts.schemas import normalise_handle
-
-Priority = Literal["P1", "P2", "P3", "P4"]
+from app.accounts.schemas import Handle, normalise_handle
+from app.fields import Count, Priority
+from app.routing.text import compile_regex
 
 
 class RuleConditions(BaseModel):
@@ -22,6 +23,21 @@ class RuleConditions(BaseModel):
     account_kinds: list[AccountKind] | None = Field(default=None, min_length=1)
     accounts: list[str] | None = Field(default=None, min_length=1)
     languages: list[str] | None = Field(default=None, min_length=1)
+    keywords: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        default=None, min_length=1, max_length=200
+    )
+    regex: str | None = Field(default=None, min_length=1)
+    authors: list[Handle] | None = Field(default=None, min_length=1, max_length=10_000)
+    author_verified: bool | None = None
+    min_followers: Count | None = None
+    business_hours: bool | None = None
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            compile_regex(pattern)
+        return pattern
 
     @field_validator("accounts")
     @classmethod
@@ -57,6 +73,8 @@ class RuleSpec(BaseModel):
 
     @model_validator(mode="after")
     def _team_needs_priority(self) -> Self:
+        if self.team is None and self.when.business_hours is not None:
+            raise ValueError(f"rule {self.name!r} tests business hours, so it needs a team")
         if self.team is not None and self.priority is None:
             raise ValueError(f"rule {self.name!r} sends to a team, so it needs a priority (P1-P4)")
         if self.team is None and self.priority is not None:
@@ -82,6 +100,43 @@ class TableSpec(BaseModel):
         return self
 
 
+class TableRead(TableSpec):
+    """A stored version of the routing table."""
+
+    version: int
+    active: bool
+    source: str
+    created_at: datetime
+
+
+class VersionRead(BaseModel):
+    version: int
+    active: bool
+    source: str
+    checksum: str
+    rules: int
+    created_at: datetime
+
+
+class RuleVerdict(BaseModel):
+    """One rule of the table as tried against a mention: matched, or why not."""
+
+    rule: str
+    matched: bool
+    reasons: list[str]
+
+
+class Explanation(BaseModel):
+    """The rule a mention hits, and why each rule before it did not match."""
+
+    table_version: int
+    rule: str
+    team: str | None
+    priority: Priority | None
+    tags: list[str]
+    tried: list[RuleVerdict]
+
+
 class RoutingRead(BaseModel):
     """Where one mention was routed."""
 
@@ -90,3 +145,30 @@ class RoutingRead(BaseModel):
     priority: Priority | None
     ticket_id: int | None
     table_version: int
+
+
+class ExplainIn(BaseModel):
+    """A mention to route on paper: nothing is stored. Give `label` (and `probability`) to test
+    the rules on a classification of your choosing instead of the model's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=25_000)
+    account: Handle
+    author: Handle = "someone"
+    author_verified: bool | None = None
+    author_followers: Count | None = None
+    lang: str | None = Field(default=None, min_length=2, max_length=16)
+    at: datetime | None = None
+    label: str | None = Field(default=None, max_length=32)
+    probability: float | None = Field(default=None, ge=0, le=1)
+    version: int | None = Field(default=None, ge=1)
+
+
+class ExplainRead(BaseModel):
+    label: str
+    probability: float
+    triage: bool
+    model_version: str | None
+    lang: str | None
+    explanation: Explanation

@@ -1,28 +1,36 @@
-"""Routing tables: store a new version, load the active one, route a mention, record why."""
+"""Routing tables: store versions, load one, route a mention, explain a route, record why."""
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.errors import InvalidConfiguration, NoRoutingTable
+from app.errors import InvalidConfiguration, NoRoutingTable, NotFound
+from app.routing import rules as matching
 from app.routing.models import RoutingDecision, RoutingRule, RoutingTable
-from app.routing.rules import MentionFacts, first_match
-from app.routing.schemas import RuleSpec, TableSpec
+from app.routing.rules import MentionFacts
+from app.routing.schemas import Explanation, RuleSpec, TableRead, TableSpec, VersionRead
 from app.teams import service as teams
+from app.teams.calendar import Calendar
 from app.teams.models import Team
 
 
 @dataclass(frozen=True)
-class ActiveTable:
-    """The active table, ready to match: rules in order with their row ids and team ids."""
+class LoadedTable:
+    """A table version, ready to match: rules in order with their row ids, teams and hours."""
 
     version: int
     rules: list[RuleSpec]
     rule_ids: list[int]
     team_ids: dict[str, int]
+    calendars: dict[str, Calendar] = field(default_factory=dict)
+
+    def is_open(self, team: str, at: datetime) -> bool:
+        return self.calendars[team].is_open(at)
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class Route:
     team: str | None
     team_id: int | None
     priority: str | None
+    tags: tuple[str, ...] = ()
 
 
 def checksum(spec: TableSpec) -> str:
@@ -56,6 +65,11 @@ def apply_table(*, session: Session, spec: TableSpec, source: str) -> tuple[Rout
     session.add(table)
     session.flush()
     return table, True
+
+
+def check_table(*, session: Session, spec: TableSpec) -> None:
+    """Everything `apply_table` would refuse, without storing anything."""
+    _teams_of(session=session, spec=spec)
 
 
 def _teams_of(*, session: Session, spec: TableSpec) -> dict[str, Team]:
@@ -85,33 +99,58 @@ def _active_row(*, session: Session) -> RoutingTable | None:
     return session.scalars(select(RoutingTable).where(RoutingTable.active)).first()
 
 
-def active_table(*, session: Session) -> ActiveTable:
-    """The active routing table; without one nothing can be routed, which is a setup error."""
-    row = _active_row(session=session)
+def _row(*, session: Session, version: int | None) -> RoutingTable:
+    if version is None:
+        row = _active_row(session=session)
+        if row is None:
+            raise NoRoutingTable("no routing table is active: apply a configuration first")
+        return row
+    row = session.scalars(select(RoutingTable).where(RoutingTable.version == version)).first()
     if row is None:
-        raise NoRoutingTable("no routing table is active: apply a configuration first")
-    slugs = {team.id: team.slug for team in teams.list_teams(session=session)}
-    rules = [
-        RuleSpec(
-            name=rule.name,
-            when=rule.conditions,
-            team=slugs[rule.team_id] if rule.team_id is not None else None,
-            priority=rule.priority,
-            tags=rule.tags.get("tags", []),
-        )
-        for rule in row.rules
-    ]
-    return ActiveTable(
+        raise NotFound(f"no routing table version {version}", details={"version": version})
+    return row
+
+
+def active_table(*, session: Session) -> LoadedTable:
+    """The active routing table; without one nothing can be routed, which is a setup error."""
+    return load_table(session=session, version=None)
+
+
+def load_table(*, session: Session, version: int | None) -> LoadedTable:
+    """A stored version (the active one if None), ready to match."""
+    row = _row(session=session, version=version)
+    team_rows = {team.id: team for team in teams.list_teams(session=session)}
+    slugs = {team_id: team.slug for team_id, team in team_rows.items()}
+    rules = [_rule_spec(rule, slugs) for rule in row.rules]
+    used = {rule.team for rule in rules if rule.team is not None and rule.when.business_hours}
+    return LoadedTable(
         version=row.version,
         rules=rules,
         rule_ids=[rule.id for rule in row.rules],
         team_ids={slug: team_id for team_id, slug in slugs.items()},
+        calendars={
+            team.slug: teams.calendar_of(team) for team in team_rows.values() if team.slug in used
+        },
     )
 
 
-def route(table: ActiveTable, facts: MentionFacts) -> Route:
+def _rule_spec(rule: RoutingRule, slugs: dict[int, str]) -> RuleSpec:
+    return RuleSpec(
+        name=rule.name,
+        when=rule.conditions,
+        team=slugs[rule.team_id] if rule.team_id is not None else None,
+        priority=rule.priority,
+        tags=rule.tags.get("tags", []),
+    )
+
+
+def route(table: LoadedTable, facts: MentionFacts) -> Route:
     """The route the first matching rule gives."""
-    position = first_match(table.rules, facts)
+    position = matching.first_match(table.rules, facts, table.is_open)
+    return _route_of(table, position)
+
+
+def _route_of(table: LoadedTable, position: int) -> Route:
     rule = table.rules[position]
     return Route(
         table_version=table.version,
@@ -120,6 +159,21 @@ def route(table: ActiveTable, facts: MentionFacts) -> Route:
         team=rule.team,
         team_id=table.team_ids[rule.team] if rule.team else None,
         priority=rule.priority,
+        tags=tuple(rule.tags),
+    )
+
+
+def explain(table: LoadedTable, facts: MentionFacts) -> Explanation:
+    """The rule these facts hit, and why every rule before it did not match."""
+    position, tried = matching.explain(table.rules, facts, table.is_open)
+    rule = table.rules[position]
+    return Explanation(
+        table_version=table.version,
+        rule=rule.name,
+        team=rule.team,
+        priority=rule.priority,
+        tags=rule.tags,
+        tried=tried,
     )
 
 
@@ -142,3 +196,37 @@ def record_decision(
 
 def has_active_table(*, session: Session) -> bool:
     return _active_row(session=session) is not None
+
+
+def read_table(*, session: Session, version: int | None) -> TableRead:
+    row = _row(session=session, version=version)
+    slugs = {team.id: team.slug for team in teams.list_teams(session=session)}
+    return TableRead(
+        rules=[_rule_spec(rule, slugs) for rule in row.rules],
+        version=row.version,
+        active=row.active,
+        source=row.source,
+        created_at=row.created_at,
+    )
+
+
+def list_versions(*, session: Session) -> Sequence[VersionRead]:
+    """Every stored version, newest first."""
+    counts = (
+        select(RoutingRule.table_id, func.count().label("rules"))
+        .group_by(RoutingRule.table_id)
+        .subquery()
+    )
+    query = (
+        select(
+            RoutingTable.version,
+            RoutingTable.active,
+            RoutingTable.source,
+            RoutingTable.checksum,
+            counts.c.rules,
+            RoutingTable.created_at,
+        )
+        .join(counts, counts.c.table_id == RoutingTable.id)
+        .order_by(RoutingTable.version.desc())
+    )
+    return [VersionRead.model_validate(row, from_attributes=True) for row in session.execute(query)]

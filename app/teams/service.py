@@ -1,13 +1,14 @@
-"""Teams: look up and declare."""
+"""Teams: look up, declare, and read their hours and SLA policy."""
 
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.errors import NotFound
+from app.errors import InvalidConfiguration, NotFound
+from app.teams.calendar import ALWAYS_OPEN, BusinessHoursSpec, Calendar
 from app.teams.models import Team
-from app.teams.schemas import TeamSpec
+from app.teams.schemas import SlaPolicy, TeamUpdate
 
 
 def list_teams(*, session: Session) -> Sequence[Team]:
@@ -26,13 +27,48 @@ def get(*, session: Session, slug: str) -> Team:
     return team
 
 
-def upsert(*, session: Session, team_in: TeamSpec) -> Team:
-    """Create the team, or rename the one with this slug."""
-    team = by_slugs(session=session, slugs=[team_in.slug]).get(team_in.slug)
+def upsert(*, session: Session, slug: str, team_in: TeamUpdate) -> Team:
+    """Create the team, or replace everything but the slug of the one that has it."""
+    if team_in.sla.escalation.team == slug:
+        raise InvalidConfiguration(f"team {slug!r} cannot escalate to itself")
+    team = by_slugs(session=session, slugs=[slug]).get(slug)
     if team is None:
-        team = Team(slug=team_in.slug, name=team_in.name)
+        team = Team(slug=slug)
         session.add(team)
-    else:
-        team.name = team_in.name
+    team.name = team_in.name
+    team.members = list(dict.fromkeys(team_in.members))
+    team.hours = team_in.hours.model_dump(mode="json") if team_in.hours else None
+    team.sla = team_in.sla.model_dump(mode="json")
     session.flush()
     return team
+
+
+def check_escalations(*, session: Session) -> None:
+    """Every escalation names a team that exists (checked once all teams of a change are in)."""
+    teams = list_teams(session=session)
+    known = {team.slug for team in teams}
+    unknown = {
+        team.slug: target
+        for team in teams
+        if (target := policy_of(team).escalation.team) is not None and target not in known
+    }
+    if unknown:
+        raise InvalidConfiguration(
+            "teams escalate to teams that do not exist", details={"escalations": unknown}
+        )
+
+
+def policy_of(team: Team) -> SlaPolicy:
+    return SlaPolicy.model_validate(team.sla or {})
+
+
+def calendar_of(team: Team) -> Calendar:
+    """The team's business hours; a team without hours is always open."""
+    if team.hours is None:
+        return ALWAYS_OPEN
+    return Calendar.from_spec(BusinessHoursSpec.model_validate(team.hours))
+
+
+def sla_clock(team: Team) -> Calendar:
+    """What SLA deadlines count in: business hours if the policy says so, else calendar time."""
+    return calendar_of(team) if policy_of(team).business_time else ALWAYS_OPEN

@@ -4,7 +4,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text, text
+from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, utcnow
@@ -34,7 +34,7 @@ class Ticket(Base):
             sqlite_where=text("state != 'resolved'"),
             postgresql_where=text("state != 'resolved'"),
         ),
-        Index(None, "team_id", "state", "priority", "opened_at"),
+        Index(None, "team_id", "state", "priority", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,8 +45,44 @@ class Ticket(Base):
     label: Mapped[str] = mapped_column(String(32))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     first_mention_id: Mapped[int] = mapped_column(ForeignKey("mentions.id"))
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    assignee: Mapped[str | None] = mapped_column(String(100), index=True)
+    # Set by a claim: past this moment the ticket may be claimed by someone else.
+    lease_expires_at: Mapped[datetime | None]
+    # The next deadline not yet met (first response, then resolution): the queue's order.
+    due_at: Mapped[datetime]
+    breached: Mapped[bool] = mapped_column(default=False)
+    first_response_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the current cycle began: the opening, or the last reopening. Deadlines count from it.
+    cycle_started_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DeadlineKind(enum.StrEnum):
+    FIRST_RESPONSE = "first_response"
+    RESOLUTION = "resolution"
+
+
+class TicketDeadline(Base):
+    """One SLA deadline of a ticket's current cycle (a reopened ticket starts a new one)."""
+
+    __tablename__ = "ticket_deadlines"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "kind"),
+        Index(None, "met_at", "due_at"),
+        Index(None, "met_at", "warn_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    warn_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    warned_at: Mapped[datetime | None]
+    breached_at: Mapped[datetime | None]
+    met_at: Mapped[datetime | None]
 
 
 class TicketEvent(Base):

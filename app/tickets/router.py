@@ -1,52 +1,292 @@
-"""HTTP routes of ticket queues."""
+"""HTTP routes of queues and tickets. A key works the queues of its `queue:<team>` scopes; any
+other team's queue or ticket answers 404, as if it did not exist."""
 
+from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
-from app.db import get_read_session
+from app.access.dependencies import Caller
+from app.access.service import Principal
+from app.config import Settings
+from app.db import get_read_session, get_session, utcnow
+from app.errors import NotFound
+from app.fields import MAX_ROW_ID, Priority
+from app.ingest import service as ingest
 from app.teams import service as teams
-from app.tickets import service
-from app.tickets.models import Ticket
-from app.tickets.schemas import QueuePage, TicketRead
+from app.teams.models import Team
+from app.tickets import queue, sla, workflow
+from app.tickets.models import Ticket, TicketDeadline, TicketState
+from app.tickets.schemas import (
+    Acting,
+    AssignIn,
+    ClaimIn,
+    DeadlineRead,
+    EventRead,
+    NoteIn,
+    OptionalNoteIn,
+    QueuePage,
+    RouteIn,
+    TicketDetail,
+    TicketRead,
+)
 
-router = APIRouter(prefix="/v1/teams", tags=["tickets"])
+queues = APIRouter(prefix="/v1/teams", tags=["tickets"])
+router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
+SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
+TeamSlug = Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+TicketId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
-@router.get("/{team}/tickets")
+def _team_of(*, session: Session, slug: str, caller: Principal) -> Team:
+    if not caller.may_work(slug):
+        raise NotFound(f"no team {slug!r}", details={"team": slug})
+    return teams.get(session=session, slug=slug)
+
+
+@queues.get("/{team}/tickets")
 def team_queue(
-    team: Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")],
-    session: Annotated[Session, Depends(get_read_session)],
+    team: TeamSlug,
+    session: ReadSessionDep,
+    caller: Caller,
+    state: Annotated[list[TicketState] | None, Query()] = None,
+    priority: Annotated[list[Priority] | None, Query()] = None,
+    label: Annotated[list[str] | None, Query(max_length=20)] = None,
+    assignee: Annotated[str | None, Query(max_length=100)] = None,
+    breached: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> QueuePage:
-    """A team's queue: unresolved tickets by priority (P1 first), then oldest first."""
-    team_row = teams.get(session=session, slug=team)
-    position = service.Cursor.decode(cursor) if cursor else None
-    rows, next_cursor = service.queue(session=session, team=team_row, limit=limit, cursor=position)
-    counts = service.mention_counts(session=session, ticket_ids=[t.id for t in rows])
-    handles = service.account_handles(session=session, account_ids=[t.account_id for t in rows])
+    """A team's queue, by priority (P1 first) then nearest deadline; unresolved unless `state`."""
+    team_row = _team_of(session=session, slug=team, caller=caller)
+    only = queue.QueueFilter(
+        states=tuple(state or ()),
+        priorities=tuple(priority or ()),
+        labels=tuple(label or ()),
+        assignee=assignee,
+        breached=breached,
+    )
+    position = queue.Cursor.decode(cursor) if cursor else None
+    rows, next_cursor = queue.queue(
+        session=session, team=team_row, only=only, limit=limit, cursor=position
+    )
     return QueuePage(
         team=team_row.slug,
-        items=[
-            _ticket_read(t, team_row.slug, handles[t.account_id], counts.get(t.id, 0)) for t in rows
-        ],
+        items=_ticket_reads(session=session, tickets=rows),
         next_cursor=next_cursor.encode() if next_cursor else None,
     )
 
 
-def _ticket_read(ticket: Ticket, team: str, account: str, mention_count: int) -> TicketRead:
-    return TicketRead(
-        id=ticket.id,
-        team=team,
-        state=ticket.state,
-        priority=ticket.priority,
-        label=ticket.label,
-        account=account,
-        conversation_key=ticket.conversation_key,
-        first_mention_id=ticket.first_mention_id,
-        mention_count=mention_count,
-        opened_at=ticket.opened_at,
-        updated_at=ticket.updated_at,
+@queues.post(
+    "/{team}/tickets/claim",
+    response_model=TicketRead,
+    responses={204: {"description": "Nothing to claim: the queue is empty."}},
+)
+def claim(
+    team: TeamSlug,
+    session: SessionDep,
+    reader: ReadSessionDep,
+    caller: Caller,
+    request: Request,
+    body: ClaimIn | None = None,
+) -> TicketRead | Response:
+    """The next ticket of the queue, assigned to the caller on a lease; 204 if none is free."""
+    body = body or ClaimIn()
+    settings: Settings = request.app.state.settings
+    team_row = _team_of(session=session, slug=team, caller=caller)
+    lease = timedelta(seconds=body.lease_seconds or settings.claim_lease_seconds)
+    ticket = workflow.claim(
+        session=session, team=team_row, agent=_actor(body, caller), lease=lease, now=utcnow()
     )
+    session.commit()
+    if ticket is None:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return _read_one(session=reader, ticket_id=ticket.id)
+
+
+@router.get("/{ticket_id}")
+def get_ticket(ticket_id: TicketId, session: ReadSessionDep, caller: Caller) -> TicketDetail:
+    """A ticket with its thread, its routing explained, its deadlines and its events."""
+    ticket = queue.get_ticket(session=session, ticket_id=ticket_id, teams=caller.teams)
+    [read] = _ticket_reads(session=session, tickets=[ticket])
+    mention_ids = queue.thread_mention_ids(session=session, ticket_id=ticket.id)
+    mentions = ingest.read_mentions(session=session, ids=mention_ids)
+    deadlines = sorted(sla.deadlines_of(session=session, ticket=ticket).values(), key=_due)
+    return TicketDetail(
+        **read.model_dump(),
+        deadlines=[DeadlineRead.model_validate(d) for d in deadlines],
+        thread=[mentions[i] for i in mention_ids if i in mentions],
+        routing=ingest.explain_routing(session=session, mention_id=ticket.first_mention_id),
+        events=[
+            EventRead.model_validate(e)
+            for e in queue.events_of(session=session, ticket_id=ticket.id)
+        ],
+    )
+
+
+@router.post("/{ticket_id}/assign")
+def assign(
+    ticket_id: TicketId, body: AssignIn, session: SessionDep, reader: ReadSessionDep, caller: Caller
+) -> TicketRead:
+    """Give the ticket to an agent (from open or assigned)."""
+    ticket = _ticket(session=session, ticket_id=ticket_id, caller=caller)
+    workflow.assign(
+        session=session,
+        ticket=ticket,
+        assignee=body.assignee,
+        actor=_actor(body, caller),
+        now=utcnow(),
+    )
+    return _commit_and_read(session, reader, ticket_id)
+
+
+@router.post("/{ticket_id}/unassign")
+def unassign(
+    ticket_id: TicketId,
+    session: SessionDep,
+    reader: ReadSessionDep,
+    caller: Caller,
+    body: Acting | None = None,
+) -> TicketRead:
+    """Put an assigned ticket back in the queue."""
+    ticket = _ticket(session=session, ticket_id=ticket_id, caller=caller)
+    workflow.unassign(session=session, ticket=ticket, actor=_actor(body, caller), now=utcnow())
+    return _commit_and_read(session, reader, ticket_id)
+
+
+@router.post("/{ticket_id}/notes")
+def add_note(
+    ticket_id: TicketId, body: NoteIn, session: SessionDep, reader: ReadSessionDep, caller: Caller
+) -> TicketRead:
+    """Add a note to the ticket's trail (any state)."""
+    ticket = _ticket(session=session, ticket_id=ticket_id, caller=caller)
+    workflow.add_note(
+        session=session, ticket=ticket, actor=_actor(body, caller), note=body.note, now=utcnow()
+    )
+    return _commit_and_read(session, reader, ticket_id)
+
+
+@router.post("/{ticket_id}/waiting")
+def set_waiting(
+    ticket_id: TicketId,
+    session: SessionDep,
+    reader: ReadSessionDep,
+    caller: Caller,
+    body: OptionalNoteIn | None = None,
+) -> TicketRead:
+    """The customer has been answered; the ticket waits on them (first response met)."""
+    body = body or OptionalNoteIn()
+    ticket = _ticket(session=session, ticket_id=ticket_id, caller=caller)
+    workflow.wait(
+        session=session, ticket=ticket, actor=_actor(body, caller), note=body.note, now=utcnow()
+    )
+    return _commit_and_read(session, reader, ticket_id)
+
+
+@router.post("/{ticket_id}/resolve")
+def resolve(
+    ticket_id: TicketId,
+    session: SessionDep,
+    reader: ReadSessionDep,
+    caller: Caller,
+    body: OptionalNoteIn | None = None,
+) -> TicketRead:
+    """Close the ticket."""
+    body = body or OptionalNoteIn()
+    ticket = _ticket(session=session, ticket_id=ticket_id, caller=caller)
+    workflow.resolve(
+        session=session, ticket=ticket, actor=_actor(body, caller), note=body.note, now=utcnow()
+    )
+    return _commit_and_read(session, reader, ticket_id)
+
+
+@router.post("/{ticket_id}/reopen")
+def reopen(
+    ticket_id: TicketId,
+    session: SessionDep,
+    reader: ReadSessionDep,
+    caller: Caller,
+    body: OptionalNoteIn | None = None,
+) -> TicketRead:
+    """Reopen a resolved ticket, unassigned, with fresh deadlines."""
+    body = body or OptionalNoteIn()
+    ticket = _ticket(session=session, ticket_id=ticket_id, caller=caller)
+    workflow.reopen(
+        session=session, ticket=ticket, actor=_actor(body, caller), note=body.note, now=utcnow()
+    )
+    return _commit_and_read(session, reader, ticket_id)
+
+
+@router.post("/{ticket_id}/route")
+def reroute(
+    ticket_id: TicketId, body: RouteIn, session: SessionDep, reader: ReadSessionDep, caller: Caller
+) -> TicketRead:
+    """Move the ticket to another team, with a reason (and optionally a new priority)."""
+    ticket = _ticket(session=session, ticket_id=ticket_id, caller=caller)
+    target = teams.get(session=session, slug=body.team)
+    workflow.reroute(
+        session=session,
+        ticket=ticket,
+        to=target,
+        reason=body.reason,
+        priority=body.priority,
+        actor=_actor(body, caller),
+        now=utcnow(),
+    )
+    session.commit()
+    # The ticket may now be in a team the caller does not work: read it without the team check.
+    return _read_one(session=reader, ticket_id=ticket_id)
+
+
+def _due(deadline: TicketDeadline) -> datetime:
+    return deadline.due_at
+
+
+def _actor(body: Acting | None, caller: Principal) -> str:
+    return body.agent if body is not None and body.agent else caller.actor
+
+
+def _ticket(*, session: Session, ticket_id: int, caller: Principal) -> Ticket:
+    return queue.get_ticket(session=session, ticket_id=ticket_id, teams=caller.teams)
+
+
+def _commit_and_read(session: Session, reader: Session, ticket_id: int) -> TicketRead:
+    session.commit()
+    return _read_one(session=reader, ticket_id=ticket_id)
+
+
+def _read_one(*, session: Session, ticket_id: int) -> TicketRead:
+    ticket = queue.get_ticket(session=session, ticket_id=ticket_id, teams=None)
+    [read] = _ticket_reads(session=session, tickets=[ticket])
+    return read
+
+
+def _ticket_reads(*, session: Session, tickets: list[Ticket]) -> list[TicketRead]:
+    counts = queue.mention_counts(session=session, ticket_ids=[t.id for t in tickets])
+    handles = queue.account_handles(session=session, account_ids=[t.account_id for t in tickets])
+    slugs = queue.team_slugs(session=session, team_ids=[t.team_id for t in tickets])
+    return [
+        TicketRead(
+            id=t.id,
+            team=slugs[t.team_id],
+            state=t.state,
+            priority=t.priority,
+            label=t.label,
+            account=handles[t.account_id],
+            tags=t.tags,
+            assignee=t.assignee,
+            lease_expires_at=t.lease_expires_at,
+            due_at=t.due_at,
+            breached=t.breached,
+            conversation_key=t.conversation_key,
+            first_mention_id=t.first_mention_id,
+            mention_count=counts.get(t.id, 0),
+            opened_at=t.opened_at,
+            first_response_at=t.first_response_at,
+            resolved_at=t.resolved_at,
+            updated_at=t.updated_at,
+        )
+        for t in tickets
+    ]

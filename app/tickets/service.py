@@ -1,37 +1,35 @@
-"""Tickets: open one for a routed mention, or add the mention to its conversation's open ticket."""
+"""Tickets as ingest sees them: open one for a routed mention, join its conversation's open
+ticket, or reopen the conversation's recently resolved one. Plus the audit and outbox records
+every change of a ticket writes."""
 
-import base64
-import binascii
-import json
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import get_args
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Account
 from app.db import utcnow
-from app.errors import InvalidInput
-from app.fields import MAX_BIGINT
 from app.ingest.models import Mention
 from app.outbox import service as outbox
-from app.routing.models import RoutingDecision
-from app.routing.schemas import Priority
 from app.routing.service import Route
 from app.teams.models import Team
+from app.tickets import sla
 from app.tickets.models import Ticket, TicketEvent, TicketState
 
 SYSTEM_ACTOR = "system:router"
 
 
-def open_or_join(*, session: Session, mention: Mention, label: str, route: Route) -> Ticket:
-    """The conversation's open ticket with this mention added, or a new ticket for it."""
+def open_or_join(
+    *, session: Session, mention: Mention, label: str, route: Route, reopen_within: timedelta
+) -> Ticket:
+    """The conversation's open ticket with this mention added (a resolved one is reopened if
+    recent enough), or a new ticket for it."""
     assert route.team_id is not None
     assert route.priority is not None
     ticket = _open_ticket(session=session, conversation_key=mention.conversation_key)
+    if ticket is None:
+        ticket = _reopen_recent(session=session, mention=mention, within=reopen_within)
     if ticket is None:
         return _open(session=session, mention=mention, label=label, route=route)
     _join(session=session, ticket=ticket, mention=mention, route=route)
@@ -46,6 +44,7 @@ def _open_ticket(*, session: Session, conversation_key: str) -> Ticket | None:
 
 
 def _open(*, session: Session, mention: Mention, label: str, route: Route) -> Ticket:
+    now = utcnow()
     ticket = Ticket(
         team_id=route.team_id,
         conversation_key=mention.conversation_key,
@@ -54,6 +53,10 @@ def _open(*, session: Session, mention: Mention, label: str, route: Route) -> Ti
         label=label,
         account_id=mention.account_id,
         first_mention_id=mention.id,
+        tags=list(route.tags),
+        opened_at=now,
+        cycle_started_at=now,
+        due_at=now,  # replaced by the schedule below, once the ticket has an id
     )
     session.flush()  # what is pending belongs to the outer transaction, not to the savepoint below
     try:
@@ -68,150 +71,147 @@ def _open(*, session: Session, mention: Mention, label: str, route: Route) -> Ti
             raise
         _join(session=session, ticket=opened, mention=mention, route=route)
         return opened
-    session.add(
-        TicketEvent(
-            ticket_id=ticket.id,
-            kind="created",
-            actor=SYSTEM_ACTOR,
-            to_state=ticket.state.value,
-            mention_id=mention.id,
-            data={"rule": route.rule_name, "table_version": route.table_version},
-        )
-    )
-    _publish(
+    team = session.get_one(Team, ticket.team_id)
+    sla.schedule(session=session, ticket=ticket, team=team)
+    record_event(
         session=session,
         ticket=ticket,
-        type="ticket.created",
-        team=route.team,
+        kind="created",
+        actor=SYSTEM_ACTOR,
+        to_state=ticket.state,
         mention_id=mention.id,
+        data={"rule": route.rule_name, "table_version": route.table_version},
     )
+    publish(session=session, ticket=ticket, team=team, type="ticket.created", mention_id=mention.id)
     return ticket
 
 
+def _reopen_recent(*, session: Session, mention: Mention, within: timedelta) -> Ticket | None:
+    """Reopen the conversation's last ticket if it was resolved within the window.
+
+    The conditional update lets one of two concurrent posts reopen it; the other finds it open.
+    """
+    since = utcnow() - within
+    last = session.scalars(
+        select(Ticket)
+        .where(Ticket.conversation_key == mention.conversation_key, Ticket.resolved_at >= since)
+        .order_by(Ticket.resolved_at.desc(), Ticket.id.desc())
+        .limit(1)
+    ).first()
+    if last is None:
+        return None
+    session.flush()
+    try:
+        with session.begin_nested():
+            reopened = session.execute(
+                update(Ticket)
+                .where(Ticket.id == last.id, Ticket.state == TicketState.RESOLVED)
+                .values(state=TicketState.OPEN, assignee=None, lease_expires_at=None)
+                .returning(Ticket.id)
+            ).first()
+    except IntegrityError:
+        reopened = None  # a new ticket was opened for the thread meanwhile
+    if reopened is None:
+        return _open_ticket(session=session, conversation_key=mention.conversation_key)
+    session.refresh(last)
+    team = session.get_one(Team, last.team_id)
+    sla.restart(session=session, ticket=last, team=team, at=utcnow())
+    record_event(
+        session=session,
+        ticket=last,
+        kind="reopened",
+        actor=SYSTEM_ACTOR,
+        from_state=TicketState.RESOLVED,
+        to_state=TicketState.OPEN,
+        mention_id=mention.id,
+        note="a new post in the conversation",
+    )
+    return last
+
+
 def _join(*, session: Session, ticket: Ticket, mention: Mention, route: Route) -> None:
-    """Add a follow-up to its thread's ticket; a more urgent follow-up raises the priority."""
+    """Add a follow-up to its thread's ticket; a more urgent follow-up raises the priority, and
+    a customer's answer to a ticket waiting on them puts it back in the queue."""
     assert route.priority is not None
-    data = {"rule": route.rule_name, "rule_team": route.team, "table_version": route.table_version}
+    data: dict[str, Any] = {
+        "rule": route.rule_name,
+        "rule_team": route.team,
+        "table_version": route.table_version,
+    }
+    team = session.get_one(Team, ticket.team_id)
     if route.priority < ticket.priority:  # "P1" < "P2": more urgent
         data["priority"] = f"{ticket.priority} -> {route.priority}"
         ticket.priority = route.priority
+        sla.schedule(session=session, ticket=ticket, team=team)
+    from_state = ticket.state
+    if ticket.state is TicketState.WAITING:
+        ticket.state = TicketState.ASSIGNED if ticket.assignee else TicketState.OPEN
     ticket.updated_at = utcnow()
-    session.add(
-        TicketEvent(
-            ticket_id=ticket.id,
-            kind="mention_added",
-            actor=SYSTEM_ACTOR,
-            mention_id=mention.id,
-            data=data,
-        )
+    record_event(
+        session=session,
+        ticket=ticket,
+        kind="mention_added",
+        actor=SYSTEM_ACTOR,
+        from_state=from_state if from_state != ticket.state else None,
+        to_state=ticket.state if from_state != ticket.state else None,
+        mention_id=mention.id,
+        data=data,
     )
-    team = session.get_one(Team, ticket.team_id)
-    _publish(
-        session=session, ticket=ticket, type="ticket.updated", team=team.slug, mention_id=mention.id
-    )
+    publish(session=session, ticket=ticket, team=team, type="ticket.updated", mention_id=mention.id)
 
 
-def _publish(
-    *, session: Session, ticket: Ticket, type: str, team: str | None, mention_id: int
+def record_event(
+    *,
+    session: Session,
+    ticket: Ticket,
+    kind: str,
+    actor: str,
+    from_state: TicketState | None = None,
+    to_state: TicketState | None = None,
+    mention_id: int | None = None,
+    note: str | None = None,
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> TicketEvent:
+    """One row of the ticket's audit trail."""
+    event = TicketEvent(
+        ticket_id=ticket.id,
+        kind=kind,
+        actor=actor,
+        from_state=from_state.value if from_state else None,
+        to_state=to_state.value if to_state else None,
+        mention_id=mention_id,
+        note=note,
+        data=data,
+        at=at or utcnow(),
+    )
+    session.add(event)
+    return event
+
+
+def publish(
+    *, session: Session, ticket: Ticket, team: Team, type: str, mention_id: int | None = None
 ) -> None:
+    """The ticket's new state as an outbox event for its team's systems."""
     outbox.record(
         session=session,
         type=type,
         subject_type="ticket",
         subject_id=str(ticket.id),
-        team_id=ticket.team_id,
+        team_id=team.id,
         data={
             "ticket": {
                 "id": ticket.id,
-                "team": team,
+                "team": team.slug,
                 "state": ticket.state.value,
                 "priority": ticket.priority,
                 "label": ticket.label,
+                "assignee": ticket.assignee,
+                "tags": ticket.tags,
                 "conversation_key": ticket.conversation_key,
+                "due_at": ticket.due_at.isoformat(),
+                "breached": ticket.breached,
             },
             "mention_id": mention_id,
         },
     )
-
-
-@dataclass(frozen=True)
-class Cursor:
-    priority: str
-    opened_at: datetime
-    id: int
-
-    def encode(self) -> str:
-        raw = json.dumps([self.priority, self.opened_at.isoformat(), self.id]).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, token: str) -> "Cursor":
-        """The position a token names; anything this API did not give out is a 422."""
-        try:
-            priority, opened_at, ticket_id = json.loads(
-                base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            )
-            moment = datetime.fromisoformat(opened_at)
-            moment = moment.astimezone(UTC) if moment.tzinfo is not None else moment
-        except (binascii.Error, ValueError, TypeError, OverflowError) as error:
-            raise _bad_cursor() from error
-        valid = (
-            priority in get_args(Priority)
-            and moment.tzinfo is not None
-            and type(ticket_id) is int
-            and 1 <= ticket_id <= MAX_BIGINT
-        )
-        if not valid:
-            raise _bad_cursor()
-        return cls(priority, moment, ticket_id)
-
-
-def _bad_cursor() -> InvalidInput:
-    return InvalidInput("the cursor is not one this API gave out")
-
-
-def queue(
-    *, session: Session, team: Team, limit: int, cursor: Cursor | None
-) -> tuple[list[Ticket], Cursor | None]:
-    """Unresolved tickets of a team, most urgent priority first, then oldest first."""
-    query = select(Ticket).where(Ticket.team_id == team.id, Ticket.state != TicketState.RESOLVED)
-    if cursor is not None:
-        query = query.where(_after(cursor))
-    query = query.order_by(Ticket.priority, Ticket.opened_at, Ticket.id).limit(limit + 1)
-    rows = list(session.scalars(query).all())
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], Cursor(last.priority, last.opened_at, last.id)
-
-
-def _after(cursor: Cursor) -> ColumnElement[bool]:
-    return or_(
-        Ticket.priority > cursor.priority,
-        and_(Ticket.priority == cursor.priority, Ticket.opened_at > cursor.opened_at),
-        and_(
-            Ticket.priority == cursor.priority,
-            Ticket.opened_at == cursor.opened_at,
-            Ticket.id > cursor.id,
-        ),
-    )
-
-
-def mention_counts(*, session: Session, ticket_ids: Sequence[int]) -> dict[int, int]:
-    query = (
-        select(RoutingDecision.ticket_id, func.count())
-        .where(RoutingDecision.ticket_id.in_(ticket_ids))
-        .group_by(RoutingDecision.ticket_id)
-    )
-    return {
-        ticket_id: count
-        for ticket_id, count in session.execute(query).tuples()
-        if ticket_id is not None
-    }
-
-
-def account_handles(*, session: Session, account_ids: Sequence[int]) -> dict[int, str]:
-    rows = session.execute(
-        select(Account.id, Account.handle).where(Account.id.in_(set(account_ids)))
-    ).tuples()
-    return dict(rows.all())

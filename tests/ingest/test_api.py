@@ -409,7 +409,9 @@ def test_a_failure_in_the_middle_of_a_batch_leaves_nothing(
     monkeypatch.setattr(tickets, "open_or_join", failing_on_the_third)
     batch = [mention(f"t{i}", DELAY_EN) for i in range(5)]
 
-    with TestClient(client.app, raise_server_exceptions=False) as as_a_client_sees_it:
+    with TestClient(
+        client.app, raise_server_exceptions=False, headers=client.headers
+    ) as as_a_client_sees_it:
         response = as_a_client_sees_it.post("/v1/mentions/batch", json={"mentions": batch})
 
     assert response.status_code == 500

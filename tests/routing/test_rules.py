@@ -1,10 +1,22 @@
 """Rule matching and table validation: pure logic, no database."""
 
+from datetime import UTC, datetime
+
 import pytest
 from pydantic import ValidationError
 
-from app.routing.rules import MentionFacts, first_match, mismatches
+from app.routing.rules import MentionFacts, explain, first_match, mismatches
 from app.routing.schemas import RuleConditions, RuleSpec, TableSpec
+
+MONDAY_NOON_PARIS = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+
+
+def always_open(team: str, at: datetime) -> bool:
+    return True
+
+
+def never_open(team: str, at: datetime) -> bool:
+    return False
 
 
 def facts(**overrides: object) -> MentionFacts:
@@ -15,6 +27,11 @@ def facts(**overrides: object) -> MentionFacts:
         "account_handle": "transnordrail",
         "account_kind": "company",
         "lang": "fr",
+        "text": "Mon RER B est bloqué depuis 40 minutes à Châtelet, remboursement ?",
+        "author_handle": "Marie_Journaliste",
+        "author_verified": True,
+        "author_followers": 12_000,
+        "at": MONDAY_NOON_PARIS,
     }
     values.update(overrides)
     return MentionFacts(**values)  # type: ignore[arg-type]
@@ -41,6 +58,18 @@ def test_an_empty_rule_matches_everything() -> None:
         ({"languages": ["FR", "en"]}, True),
         ({"languages": ["en"]}, False),
         ({"labels": ["delay"], "languages": ["en"]}, False),
+        ({"keywords": ["bloque"]}, True),  # accents and case do not matter
+        ({"keywords": ["CHÂTELET", "gare du nord"]}, True),
+        ({"keywords": ["bloq"]}, False),  # whole words only
+        ({"keywords": ["40 minutes"]}, True),  # phrases
+        ({"regex": r"rer\s+[a-e]\b"}, True),  # case-insensitive
+        ({"regex": r"^remboursement"}, False),
+        ({"authors": ["@marie_journaliste", "other"]}, True),
+        ({"authors": ["someone_else"]}, False),
+        ({"author_verified": True}, True),
+        ({"author_verified": False}, False),
+        ({"min_followers": 12_000}, True),
+        ({"min_followers": 12_001}, False),
     ],
 )
 def test_each_condition(conditions: dict[str, object], matches: bool) -> None:
@@ -79,9 +108,70 @@ def test_the_first_matching_rule_wins() -> None:
         }
     )
 
-    assert first_match(table.rules, facts()) == 1
-    assert first_match(table.rules, facts(account_kind="executive")) == 0
-    assert first_match(table.rules, facts(label="praise")) == 3
+    assert first_match(table.rules, facts(), always_open) == 1
+    assert first_match(table.rules, facts(account_kind="executive"), always_open) == 0
+    assert first_match(table.rules, facts(label="praise"), always_open) == 3
+
+
+def test_unknown_follower_counts_and_verification_do_not_pass_thresholds() -> None:
+    unknown = facts(author_followers=None, author_verified=None)
+
+    assert mismatches(RuleConditions(min_followers=1), unknown) != []
+    assert mismatches(RuleConditions(author_verified=True), unknown) != []
+    assert mismatches(RuleConditions(author_verified=False), unknown) == []
+
+
+def test_business_hours_ask_the_rule_s_team() -> None:
+    rules = TableSpec.model_validate(
+        {
+            "rules": [
+                {"name": "day", "when": {"business_hours": True}, "team": "ops", "priority": "P2"},
+                {"name": "night", "team": "oncall", "priority": "P1"},
+            ]
+        }
+    ).rules
+    asked: list[tuple[str, datetime]] = []
+
+    def ops_open(team: str, at: datetime) -> bool:
+        asked.append((team, at))
+        return True
+
+    assert first_match(rules, facts(), ops_open) == 0
+    assert asked == [("ops", MONDAY_NOON_PARIS)]
+    assert first_match(rules, facts(), never_open) == 1
+    assert explain(rules, facts(), never_open)[1][0].reasons == ["team ops is closed"]
+
+
+def test_explain_gives_every_rule_tried_up_to_the_match() -> None:
+    rules = TableSpec.model_validate(
+        {
+            "rules": [
+                {
+                    "name": "ceo",
+                    "when": {"account_kinds": ["executive"]},
+                    "team": "vip",
+                    "priority": "P1",
+                },
+                {"name": "vip", "when": {"authors": ["someone"]}, "team": "vip", "priority": "P1"},
+                {"name": "delay", "when": {"labels": ["delay"]}, "team": "ops", "priority": "P2"},
+                {"name": "rest"},
+            ]
+        }
+    ).rules
+
+    position, tried = explain(rules, facts(), always_open)
+
+    assert position == 2
+    assert [(v.rule, v.matched) for v in tried] == [("ceo", False), ("vip", False), ("delay", True)]
+    assert tried[0].reasons == ["account kind company not in ['executive']"]
+    assert tried[1].reasons == ["author @marie_journaliste not in the rule's list of 1"]
+
+
+def test_a_pathological_regex_runs_in_linear_time() -> None:
+    # (a+)+$ backtracks exponentially in Python's re; RE2 answers at once.
+    conditions = RuleConditions(regex=r"(a+)+$")
+
+    assert mismatches(conditions, facts(text="a" * 100_000 + "!")) != []
 
 
 @pytest.mark.parametrize(
@@ -101,6 +191,12 @@ def test_the_first_matching_rule_wins() -> None:
         ([{"name": "a", "when": {"colour": "blue"}}, {"name": "b"}], "Extra inputs"),
         ([{"name": "a", "team": "ops", "priority": "P9"}], "P1"),
         ([], "at least 1"),
+        ([{"name": "a", "when": {"regex": "(unclosed"}}, {"name": "b"}], "not valid for RE2"),
+        ([{"name": "a", "when": {"regex": r"(a)\1"}}, {"name": "b"}], "not valid for RE2"),
+        ([{"name": "a", "when": {"regex": "x" * 501}}, {"name": "b"}], "longer than 500"),
+        ([{"name": "a", "when": {"business_hours": True}}, {"name": "b"}], "needs a team"),
+        ([{"name": "a", "when": {"min_followers": -1}}, {"name": "b"}], "greater than or equal"),
+        ([{"name": "a", "when": {"authors": ["not a handle!"]}}, {"name": "b"}], "pattern"),
     ],
 )
 def test_a_broken_table_is_refused_with_the_reason(
