@@ -192,3 +192,42 @@ def test_the_quick_start_prints_a_first_admin_key_that_works(tmp_path: Path) -> 
     assert anonymous.status_code == 401
     assert with_key.status_code == 201
     assert with_key.json()["routing"]["team"] == "customer-service"
+
+
+def test_eight_agents_claiming_at_once_each_get_different_tickets(
+    server: str, db: Db, admin: dict[str, str]
+) -> None:
+    posts = [
+        mention(f"claim-{i}", f"{DELAY_EN} ({i})", author={"handle": f"rider{i}"})
+        for i in range(200)
+    ]
+    created = httpx.post(
+        f"{server}/v1/mentions/batch", json={"mentions": posts}, headers=admin, timeout=120
+    )
+    assert created.json()["created"] == 200
+    barrier = Barrier(8)
+    agents = ["alice", "bruno", "chloe"]
+
+    def claim_until_empty(claimer: int) -> list[int]:
+        claimed = []
+        with httpx.Client(base_url=server, timeout=60, headers=admin) as client:
+            barrier.wait()
+            while True:
+                response = client.post(
+                    "/v1/teams/customer-service/tickets/claim",
+                    json={"agent": agents[claimer % 3]},
+                )
+                if response.status_code == 204:
+                    return claimed
+                assert response.status_code == 200, response.text
+                claimed.append(response.json()["id"])
+
+    with ThreadPoolExecutor(8) as pool:
+        per_claimer = list(pool.map(claim_until_empty, range(8)))
+
+    everything = [ticket_id for claimed in per_claimer for ticket_id in claimed]
+    assert len(everything) == 200
+    assert len(set(everything)) == 200
+    assert sum(1 for claimed in per_claimer if claimed) > 1  # they really ran side by side
+    assigned = db.scalars(select(Ticket).where(Ticket.assignee.is_not(None)))
+    assert len(assigned) == 200

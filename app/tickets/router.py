@@ -11,7 +11,7 @@ from app.access.dependencies import Caller
 from app.access.service import Principal
 from app.config import Settings
 from app.db import get_read_session, get_session, utcnow
-from app.errors import NotFound
+from app.errors import InvalidInput, NotFound
 from app.fields import MAX_ROW_ID, Priority
 from app.ingest import service as ingest
 from app.teams import service as teams
@@ -225,7 +225,9 @@ def reroute(
 ) -> TicketRead:
     """Move the ticket to another team, with a reason (and optionally a new priority)."""
     ticket = _ticket(session=session, ticket_id=ticket_id, caller=caller)
-    target = teams.get(session=session, slug=body.team)
+    target = teams.by_slugs(session=session, slugs=[body.team]).get(body.team)
+    if target is None:
+        raise InvalidInput(f"no team {body.team!r} to route to", details={"team": body.team})
     workflow.reroute(
         session=session,
         ticket=ticket,

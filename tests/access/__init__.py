@@ -1,0 +1,1 @@
+"""Tests of API keys: who may call what, over HTTP and from the CLI."""
