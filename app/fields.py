@@ -39,14 +39,19 @@ def visible(text: str) -> str:
     return text
 
 
+def as_utc(moment: datetime) -> datetime:
+    """The moment in UTC; a naive time is taken as UTC."""
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError as error:
+        raise ValueError("the date is out of range") from error
+
+
 def plausible_post_time(moment: datetime | None) -> datetime | None:
     """In UTC, between 2000 and tomorrow (a day of clock skew); naive times are taken as UTC."""
     if moment is None:
         return None
-    try:
-        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except OverflowError as error:
-        raise ValueError("the date is out of range") from error
+    moment = as_utc(moment)
     if not EARLIEST_POST <= moment <= datetime.now(UTC) + CLOCK_SKEW:
         raise ValueError("the date must be between 2000-01-01 and tomorrow")
     return moment
@@ -57,6 +62,7 @@ Identifier = Annotated[
     str, Field(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$"), AfterValidator(no_nul)
 ]
 Count = Annotated[int, Field(ge=0, le=MAX_BIGINT)]
+UTCMoment = Annotated[datetime, AfterValidator(as_utc)]
 JSONDocument = Annotated[dict[str, Any], AfterValidator(no_nul_inside)]
 
 # P1 is the most urgent; the names sort in urgency order ("P1" < "P2").

@@ -20,7 +20,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 
 
-@router.get("/table")
+@router.get("/table", response_model_exclude_none=True)
 def get_table(
     session: ReadSessionDep,
     caller: RoutingWriter,
@@ -33,6 +33,7 @@ def get_table(
 @router.put(
     "/table",
     status_code=status.HTTP_201_CREATED,
+    response_model_exclude_none=True,
     responses={200: {"model": TableRead, "description": "Same as the active table: unchanged."}},
 )
 def put_table(

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from app.accounts.models import AccountKind
 from app.accounts.schemas import Handle, normalise_handle
-from app.fields import Count, Priority
+from app.fields import Count, Priority, UTCMoment
 from app.routing.text import compile_regex
 
 
@@ -159,10 +159,16 @@ class ExplainIn(BaseModel):
     author_verified: bool | None = None
     author_followers: Count | None = None
     lang: str | None = Field(default=None, min_length=2, max_length=16)
-    at: datetime | None = None
+    at: UTCMoment | None = None
     label: str | None = Field(default=None, max_length=32)
     probability: float | None = Field(default=None, ge=0, le=1)
     version: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _probability_of_a_label(self) -> Self:
+        if self.probability is not None and self.label is None:
+            raise ValueError("probability is the probability of a given label: give the label")
+        return self
 
 
 class ExplainRead(BaseModel):

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from app.accounts import service as accounts
 from app.errors import InvalidConfiguration, NoRoutingTable, NotFound
 from app.routing import rules as matching
 from app.routing.models import RoutingDecision, RoutingRule, RoutingTable
@@ -72,7 +73,19 @@ def check_table(*, session: Session, spec: TableSpec) -> None:
     _teams_of(session=session, spec=spec)
 
 
+def _check_accounts(*, session: Session, spec: TableSpec) -> None:
+    """A rule naming an account nobody watches would silently never match: refuse it."""
+    wanted = {handle for rule in spec.rules for handle in rule.when.accounts or ()}
+    unknown = sorted(wanted - accounts.by_handles(session=session, handles=wanted).keys())
+    if unknown:
+        raise InvalidConfiguration(
+            f"the routing table names accounts that are not watched: {', '.join(unknown)}",
+            details={"unknown_accounts": unknown},
+        )
+
+
 def _teams_of(*, session: Session, spec: TableSpec) -> dict[str, Team]:
+    _check_accounts(session=session, spec=spec)
     wanted = {rule.team for rule in spec.rules if rule.team is not None}
     found = teams.by_slugs(session=session, slugs=wanted)
     unknown = sorted(wanted - found.keys())
@@ -122,7 +135,7 @@ def load_table(*, session: Session, version: int | None) -> LoadedTable:
     team_rows = {team.id: team for team in teams.list_teams(session=session)}
     slugs = {team_id: team.slug for team_id, team in team_rows.items()}
     rules = [_rule_spec(rule, slugs) for rule in row.rules]
-    used = {rule.team for rule in rules if rule.team is not None and rule.when.business_hours}
+    used = {r.team for r in rules if r.team is not None and r.when.business_hours is not None}
     return LoadedTable(
         version=row.version,
         rules=rules,
