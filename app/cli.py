@@ -31,7 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         details = [
             {"loc": list(e["loc"]), "msg": e["msg"]} for e in error.errors(include_input=False)
         ]
-        return _fail("invalid AIGUILLEUR_* setting", details)
+        what = "AIGUILLEUR_* setting" if error.title == "Settings" else "argument"
+        return _fail(f"invalid {what}", details)
     except (IntegrityError, OperationalError) as error:
         return _fail(f"database: {type(error.orig).__name__}: {str(error.orig).splitlines()[0]}")
 

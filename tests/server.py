@@ -34,10 +34,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(database_url: str, config: Path, log: Path) -> Iterator[str]:
+def running_server(database_url: str, config: Path, log: Path, **settings: str) -> Iterator[str]:
     """Run `aiguilleur serve` until the block ends; yields its base URL once /ready answers 200."""
     port = free_port()
-    env = {**os.environ, "AIGUILLEUR_DATABASE_URL": database_url, "AIGUILLEUR_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "AIGUILLEUR_DATABASE_URL": database_url,
+        "AIGUILLEUR_LOG_LEVEL": "WARNING",
+        **settings,
+    }
     command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("w") as output:
         process = subprocess.Popen(

@@ -1,6 +1,7 @@
 """The real service under uvicorn on a loopback port, called over HTTP like a client would."""
 
 import re
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -175,19 +176,30 @@ def test_a_chunked_body_over_the_limit_is_a_413_over_real_http(
     assert db.count(Mention) == 0
 
 
-def test_the_quick_start_prints_a_first_admin_key_that_works(tmp_path: Path) -> None:
+def test_the_quick_start_prints_a_first_admin_key_and_runs_the_worker(tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
-    with running_server(f"sqlite:///{tmp_path / 'quick.db'}", EXAMPLE_CONFIG, log) as base_url:
+    database_url = f"sqlite:///{tmp_path / 'quick.db'}"
+    with running_server(
+        database_url, EXAMPLE_CONFIG, log, AIGUILLEUR_WORKER_INTERVAL_SECONDS="0.2"
+    ) as base_url:
         printed = re.search(r"first admin API key \(shown once, keep it\): (\S+)", log.read_text())
         assert printed is not None
+        key = {"Authorization": f"Bearer {printed.group(1)}"}
         body = mention("quick-1", DELAY_FR)
 
         anonymous = httpx.post(f"{base_url}/v1/mentions", json=body)
-        with_key = httpx.post(
-            f"{base_url}/v1/mentions",
-            json=body,
-            headers={"Authorization": f"Bearer {printed.group(1)}"},
+        with_key = httpx.post(f"{base_url}/v1/mentions", json=body, headers=key)
+        httpx.post(
+            f"{base_url}/v1/teams/customer-service/tickets/claim",
+            json={"agent": "alice", "lease_seconds": 1},
+            headers=key,
         )
+        ticket_url = f"{base_url}/v1/tickets/{with_key.json()['routing']['ticket_id']}"
+        # The worker thread inside `serve` frees the lease once it has expired.
+        deadline = time.monotonic() + 20
+        while httpx.get(ticket_url, headers=key).json()["state"] != "open":
+            assert time.monotonic() < deadline, "the in-process worker never freed the lease"
+            time.sleep(0.2)
 
     assert anonymous.status_code == 401
     assert with_key.status_code == 201

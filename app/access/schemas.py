@@ -6,11 +6,11 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-SCOPE_PATTERN = re.compile(r"^(ingest|admin|routing:write|queue:[a-z0-9][a-z0-9-]{0,63})$")
+SCOPE_PATTERN = re.compile(r"ingest|admin|routing:write|queue:[a-z0-9][a-z0-9-]{0,63}")
 
 
 def valid_scope(scope: str) -> str:
-    if not SCOPE_PATTERN.match(scope):
+    if not SCOPE_PATTERN.fullmatch(scope):
         raise ValueError(
             f"unknown scope {scope!r}: use ingest, queue:<team>, routing:write or admin"
         )

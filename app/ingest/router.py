@@ -14,6 +14,7 @@ from app.errors import NotFound
 from app.fields import MAX_ROW_ID
 from app.ingest import service
 from app.ingest.schemas import BatchItemRead, BatchRead, MentionBatchIn, MentionIn, MentionRead
+from app.tickets import queue
 
 router = APIRouter(prefix="/v1/mentions", tags=["mentions"])
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -102,11 +103,20 @@ def get_mention(
     """One stored mention with its classification and routing. Keys that ingest see every
     mention; a team's key sees those routed to its team."""
     mention = service.get_mention(session=session, mention_id=mention_id)
-    if not _may_read(caller, mention):
+    if not _may_read(session, caller, mention):
         raise NotFound(f"no mention {mention_id}", details={"mention_id": mention_id})
     return mention
 
 
-def _may_read(caller: Principal, mention: MentionRead) -> bool:
-    team = mention.routing.team
-    return caller.allows("ingest") or (team is not None and caller.may_work(team))
+def _may_read(session: Session, caller: Principal, mention: MentionRead) -> bool:
+    """Ingest keys read every mention; a team's key those of the tickets its team holds now
+    (a re-routed ticket's mentions follow it)."""
+    if caller.allows("ingest"):
+        return True
+    ticket_id = mention.routing.ticket_id
+    team = (
+        queue.team_of(session=session, ticket_id=ticket_id)
+        if ticket_id is not None
+        else mention.routing.team
+    )
+    return team is not None and caller.may_work(team)

@@ -123,6 +123,12 @@ def get_ticket(*, session: Session, ticket_id: int, teams: frozenset[str] | None
     return ticket
 
 
+def team_of(*, session: Session, ticket_id: int) -> str | None:
+    """The slug of the team that holds the ticket now."""
+    query = select(Team.slug).join(Ticket, Ticket.team_id == Team.id).where(Ticket.id == ticket_id)
+    return session.scalars(query).first()
+
+
 def mention_counts(*, session: Session, ticket_ids: Sequence[int]) -> dict[int, int]:
     query = (
         select(RoutingDecision.ticket_id, func.count())

@@ -112,11 +112,6 @@ def test_an_invalid_scope_is_refused(scope: str, database_url: str, engine: Engi
     assert db.count(ApiKey) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: app/cli.py:30-34 reports every pydantic ValidationError, including a bad "
-    "--scope or --name, as 'invalid AIGUILLEUR_* setting'",
-)
 def test_an_invalid_scope_is_not_blamed_on_the_settings(database_url: str, engine: Engine) -> None:
     result = run_cli("keys", "create", "--name", "n", "--scope", "bogus", database_url=database_url)
 
@@ -124,11 +119,6 @@ def test_an_invalid_scope_is_not_blamed_on_the_settings(database_url: str, engin
     assert "AIGUILLEUR_" not in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: app/access/schemas.py:9 anchors SCOPE_PATTERN with '$', which also matches "
-    "before a final newline, so 'admin\\n' is accepted as a scope",
-)
 @pytest.mark.parametrize("scope", ["admin\n", "queue:hr\n"])
 def test_a_scope_with_a_trailing_newline_is_refused(
     scope: str, database_url: str, engine: Engine, db: Db
