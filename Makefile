@@ -35,7 +35,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 train: install
-	$(BIN)/aiguilleur train
+	$(BIN)/aiguilleur train --out app/classify/model --no-register
 
 evaluate: install
 	$(BIN)/aiguilleur evaluate

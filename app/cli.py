@@ -3,21 +3,19 @@
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
 
-from app.config import PACKAGED_MODEL_PATH, Settings, get_settings
+from app.access import commands as access_commands
+from app.classify import commands as classify_commands
+from app.config import Settings, get_settings
+from app.db import in_transaction
 from app.errors import AppError
-
-if TYPE_CHECKING:
-    import threading
-
-T = TypeVar("T")
+from app.routing import commands as routing_commands
+from app.worker import commands as worker_commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,12 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("file", type=Path)
     apply.set_defaults(handler=_config_apply)
 
-    _add_keys(commands)
-    _add_routes(commands)
-
-    worker = commands.add_parser("worker", help="run the background jobs (SLA timers, leases)")
-    worker.add_argument("--once", action="store_true", help="run one pass and exit")
-    worker.set_defaults(handler=_worker)
+    for domain in (access_commands, routing_commands, worker_commands, classify_commands):
+        domain.add_commands(commands)
 
     commands.add_parser("train", help="train the classifier (see `aiguilleur train -h`)")
     commands.add_parser(
@@ -98,144 +92,6 @@ def _parser() -> argparse.ArgumentParser:
         "protocol", help="in-domain benchmark protocols (see `aiguilleur protocol -h`)"
     )
     return parser
-
-
-def _add_keys(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    keys = commands.add_parser("keys", help="API keys")
-    actions = keys.add_subparsers(required=True, metavar="ACTION")
-    create = actions.add_parser("create", help="create a key; its secret is printed once")
-    create.add_argument("--name", required=True, help="who or what uses the key")
-    create.add_argument(
-        "--scope",
-        action="append",
-        required=True,
-        dest="scopes",
-        help="ingest, queue:<team>, routing:write or admin (repeat for several)",
-    )
-    create.set_defaults(handler=_keys_create)
-    actions.add_parser("list", help="list keys (never their secrets)").set_defaults(
-        handler=_keys_list
-    )
-    revoke = actions.add_parser("revoke", help="revoke a key by its id")
-    revoke.add_argument("key_id")
-    revoke.set_defaults(handler=_keys_revoke)
-
-
-def _add_routes(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    routes = commands.add_parser("routes", help="routing tables")
-    actions = routes.add_subparsers(required=True, metavar="ACTION")
-    validate = actions.add_parser("validate", help="check a routing table file, store nothing")
-    validate.add_argument("file", type=Path)
-    validate.set_defaults(handler=_routes_validate)
-    apply = actions.add_parser("apply", help="make a routing table file the active version")
-    apply.add_argument("file", type=Path)
-    apply.set_defaults(handler=_routes_apply)
-
-
-def _keys_create(args: argparse.Namespace, settings: Settings) -> int:
-    from app.access import service as access
-    from app.access.schemas import KeyCreate
-
-    key_in = KeyCreate(name=args.name, scopes=args.scopes)
-    key_id, token = _in_transaction(
-        settings, lambda session: _created_key(access.create(session=session, key_in=key_in))
-    )
-    print(f"key {key_id} ({args.name}: {', '.join(sorted(set(args.scopes)))})")
-    print(f"secret, shown this once: {token}")
-    return 0
-
-
-def _created_key(created: tuple[Any, str]) -> tuple[str, str]:
-    key, token = created
-    return str(key.key_id), token
-
-
-def _keys_list(args: argparse.Namespace, settings: Settings) -> int:
-    from app.access import service as access
-
-    rows = _in_transaction(
-        settings,
-        lambda session: [
-            (k.key_id, k.name, " ".join(k.scopes), k.created_at, k.revoked_at)
-            for k in access.list_keys(session=session)
-        ],
-    )
-    for key_id, name, scopes, created_at, revoked_at in rows:
-        state = f"revoked {revoked_at:%Y-%m-%d %H:%M}" if revoked_at else "active"
-        print(f"{key_id}  {name:<24} {scopes:<40} created {created_at:%Y-%m-%d %H:%M}  {state}")
-    return 0
-
-
-def _keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    from app.access import service as access
-
-    name = _in_transaction(
-        settings, lambda session: access.revoke(session=session, key_id=args.key_id).name
-    )
-    print(f"revoked key {args.key_id} ({name})")
-    return 0
-
-
-def _routes_validate(args: argparse.Namespace, settings: Settings) -> int:
-    from app.configuration import service as configuration
-    from app.routing import service as routing
-
-    spec = configuration.read_routing_file(args.file)
-    _in_transaction(settings, lambda session: routing.check_table(session=session, spec=spec))
-    print(f"{args.file}: valid, {len(spec.rules)} rules, checksum {routing.checksum(spec)[:12]}")
-    return 0
-
-
-def _routes_apply(args: argparse.Namespace, settings: Settings) -> int:
-    from app.configuration import service as configuration
-    from app.routing import service as routing
-
-    spec = configuration.read_routing_file(args.file)
-    version, changed = _in_transaction(
-        settings,
-        lambda session: _applied(
-            routing.apply_table(session=session, spec=spec, source=f"cli:{args.file}")
-        ),
-    )
-    state = "new, active" if changed else "unchanged: it is the active table"
-    print(f"routing table version {version} ({state})")
-    return 0
-
-
-def _applied(result: tuple[Any, bool]) -> tuple[int, bool]:
-    table, changed = result
-    return int(table.version), changed
-
-
-def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    import threading
-
-    from app.db import make_engine, make_sessionmaker, utcnow
-    from app.worker import service as worker
-
-    engine = make_engine(settings)
-    sessions = make_sessionmaker(engine)
-    try:
-        if args.once:
-            swept = worker.run_once(sessions=sessions, now=utcnow())
-            print(
-                f"{swept.warnings} warnings, {swept.breaches} breaches, "
-                f"{swept.leases_released} leases released"
-            )
-            return 0
-        stop = threading.Event()
-        _stop_on_signals(stop)
-        worker.run_forever(sessions=sessions, interval=settings.worker_interval_seconds, stop=stop)
-        return 0
-    finally:
-        engine.dispose()
-
-
-def _stop_on_signals(stop: "threading.Event") -> None:
-    import signal
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -253,7 +109,7 @@ def _config_apply(args: argparse.Namespace, settings: Settings) -> int:
     from app.configuration import service as configuration
 
     config = configuration.read_file(args.file)
-    applied = _in_transaction(
+    applied = in_transaction(
         settings,
         lambda session: configuration.apply(session=session, config=config, source=str(args.file)),
     )
@@ -277,7 +133,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     _apply_start_configuration(args.config or settings.config_file, settings)
     if settings.is_sqlite:
-        _first_admin_key(settings)
+        access_commands.print_first_admin_key(settings)
     if args.workers > 1:
         uvicorn.run(
             "app.main:create_app",
@@ -289,24 +145,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     else:
         uvicorn.run(create_app(settings), host=args.host, port=args.port)
     return 0
-
-
-def _first_admin_key(settings: Settings) -> None:
-    """On the embedded default, a database without keys gets an admin key, printed this once."""
-    from app.access import service as access
-    from app.access.schemas import KeyCreate
-
-    def create(session: Session) -> str | None:
-        if access.has_any(session=session):
-            return None
-        _, token = access.create(
-            session=session, key_in=KeyCreate(name="first-admin", scopes=["admin"])
-        )
-        return token
-
-    token = _in_transaction(settings, create)
-    if token is not None:
-        print(f"first admin API key (shown once, keep it): {token}", flush=True)
 
 
 def _schema_ready(settings: Settings) -> bool:
@@ -329,31 +167,11 @@ def _apply_start_configuration(config_file: Path | None, settings: Settings) -> 
 
     if config_file is not None:
         _config_apply(argparse.Namespace(file=config_file), settings)
-    applied = _in_transaction(
+    applied = in_transaction(
         settings, lambda session: configuration.apply_defaults_if_empty(session=session)
     )
     if applied is not None:
         print(f"no routing table yet: installed the default {applied.teams} teams and table")
-
-
-def _in_transaction(settings: Settings, work: Callable[[Session], T]) -> T:
-    """Run work in one transaction on a short-lived engine."""
-    from app.db import make_engine, make_sessionmaker
-
-    engine = make_engine(settings)
-    try:
-        with make_sessionmaker(engine)() as session, session.begin():
-            return work(session)
-    finally:
-        engine.dispose()
-
-
-def _train(rest: list[str], settings: Settings) -> int:
-    from ml import train
-
-    if "--out" not in rest:
-        rest += ["--out", str(PACKAGED_MODEL_PATH)]
-    return train.main(rest)
 
 
 def _evaluate(rest: list[str], settings: Settings) -> int:
@@ -372,7 +190,7 @@ def _protocol(rest: list[str], settings: Settings) -> int:
     return protocol.main(rest)
 
 
-_ML_COMMANDS = {"train": _train, "evaluate": _evaluate, "protocol": _protocol}
+_ML_COMMANDS = {"train": classify_commands.train, "evaluate": _evaluate, "protocol": _protocol}
 
 
 if __name__ == "__main__":

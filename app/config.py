@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     model_path: Path = PACKAGED_MODEL_PATH  # a directory with model.skops and metadata.json
     confidence_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
     triage_margin: float = Field(default=0.0, ge=0.0, le=1.0)
+    # Where `aiguilleur train` writes new versions, one directory each.
+    model_store: Path = Path("./var/models")
+    # How often each process checks which model version is active (a switch made elsewhere).
+    model_refresh_seconds: float = Field(default=10.0, gt=0, le=3_600)
     config_file: Path | None = None
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     max_batch_items: int = Field(default=1_000, gt=0)

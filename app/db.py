@@ -1,9 +1,9 @@
 """Engine, sessions and the declarative base shared by every domain's tables."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from fastapi import Request
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
@@ -13,6 +13,8 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from app.config import Settings
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -120,3 +122,13 @@ def _session_from(factory: sessionmaker[Session]) -> Iterator[Session]:
             yield session
         finally:
             session.rollback()
+
+
+def in_transaction(settings: Settings, work: Callable[[Session], T]) -> T:
+    """Run work in one transaction on a short-lived engine (the command-line tools)."""
+    engine = make_engine(settings)
+    try:
+        with make_sessionmaker(engine)() as session, session.begin():
+            return work(session)
+    finally:
+        engine.dispose()

@@ -46,6 +46,10 @@ class InvalidInput(AppError):
     code = "validation_failed"
 
 
+class InvalidModel(InvalidInput):
+    code = "invalid_model"
+
+
 class UnknownAccount(InvalidInput):
     code = "unknown_account"
 

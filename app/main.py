@@ -11,6 +11,8 @@ from sqlalchemy import text
 
 from app import __doc__ as description
 from app.accounts.router import router as accounts_router
+from app.classify import serving
+from app.classify.router import router as classify_router
 from app.classify.service import Classifier
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker
@@ -45,28 +47,30 @@ def create_app(
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.read_sessionmaker = make_sessionmaker(engine, read_only=True)
-        app.state.classifier = classifier or Classifier.load(
-            settings.model_path,
-            threshold=settings.confidence_threshold,
-            margin=settings.triage_margin,
+        app.state.classifier = serving.at_start(
+            sessions=app.state.sessionmaker, settings=settings, given=classifier
         )
-        log.info("model %s loaded from %s", app.state.classifier.version, settings.model_path)
+        log.info("serving model %s", app.state.classifier.version)
+        background = [
+            serving.start_following(
+                state=app.state, sessions=app.state.sessionmaker, settings=settings
+            )
+        ]
         in_process = settings.worker_in_process
         if in_process is None:
             in_process = settings.is_sqlite and with_worker
-        background = (
-            worker.start_thread(
-                sessions=app.state.sessionmaker, interval=settings.worker_interval_seconds
+        if in_process:
+            background.append(
+                worker.start_thread(
+                    sessions=app.state.sessionmaker, interval=settings.worker_interval_seconds
+                )
             )
-            if in_process
-            else None
-        )
         try:
             yield
         finally:
-            if background is not None:
-                thread, stop = background
+            for _, stop in background:
                 stop.set()
+            for thread, _ in background:
                 thread.join(timeout=30)
             engine.dispose()
 
@@ -75,6 +79,7 @@ def create_app(
     install_error_handlers(app)
     routers = (
         accounts_router,
+        classify_router,
         ingest_router,
         queues_router,
         routing_router,

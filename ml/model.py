@@ -64,7 +64,15 @@ class TextClassifier:
             pipeline = sio.load(model_path, trusted=TRUSTED_TYPES)
         except UntrustedTypesFoundException as error:
             raise ModelError(f"{model_path} holds types that are not trusted: {error}") from error
-        metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+        except Exception as error:  # a corrupt or foreign file fails in many ways; all are refusals
+            raise ModelError(f"{model_path} is not a readable model: {error!r}") from error
+        try:
+            metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+            version = metadata["version"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise ModelError(f"{metadata_path} is not the metadata of a model") from error
+        if not isinstance(version, str) or not hasattr(pipeline, "predict_proba"):
+            raise ModelError(f"{directory} does not hold a text classifier with a version")
         return cls(pipeline, metadata)
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:

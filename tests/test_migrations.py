@@ -28,6 +28,9 @@ TABLES = {
     "outbox_events",
     "api_keys",
     "ticket_deadlines",
+    "model_versions",
+    "model_activations",
+    "label_corrections",
 }
 
 

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from app.access import service as access
+from app.access.commands import print_first_admin_key
 from app.access.models import ApiKey
-from app.cli import _first_admin_key
 from app.config import Settings
 from app.db import make_sessionmaker
 from tests.conftest import Db
@@ -132,14 +132,14 @@ def test_a_scope_with_a_trailing_newline_is_refused(
 def test_the_first_admin_key_is_printed_once(
     settings: Settings, engine: Engine, db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _first_admin_key(settings)
+    print_first_admin_key(settings)
     [token] = re.findall(
         r"^first admin API key \(shown once, keep it\): (aig_\S+)$",
         capsys.readouterr().out,
         re.MULTILINE,
     )
 
-    _first_admin_key(settings)
+    print_first_admin_key(settings)
 
     assert capsys.readouterr().out == ""
     assert db.count(ApiKey) == 1

@@ -1,0 +1,288 @@
+"""The model lifecycle: versions in the database, activation without a restart (audited, and
+refused for a broken artifact), agents' label corrections, and a retrain that learns from them."""
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import skops.io as sio
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sqlalchemy import Engine, select
+
+from app.classify import registry
+from app.classify.models import LabelCorrection
+from app.classify.service import Classifier
+from app.config import PACKAGED_MODEL_PATH, Settings
+from app.db import make_sessionmaker
+from app.main import create_app
+from ml.model import METADATA_FILE, MODEL_FILE, TextClassifier
+from tests.builders import DELAY_EN, PRESS_EN, mention
+from tests.conftest import Db, KeyMaker
+from tests.server import run_cli
+
+
+def copy_of_the_shipped_model(directory: Path, version: str) -> Path:
+    """The shipped model under another version name: a second version to switch to."""
+    shutil.copytree(PACKAGED_MODEL_PATH, directory)
+    metadata = json.loads((directory / METADATA_FILE).read_text())
+    (directory / METADATA_FILE).write_text(json.dumps({**metadata, "version": version}))
+    return directory
+
+
+def register(engine: Engine, directory: Path) -> str:
+    model = TextClassifier.load(directory)
+    with make_sessionmaker(engine)() as session, session.begin():
+        registry.register(session=session, model=model, directory=directory)
+    return model.version
+
+
+def serving(client: TestClient) -> str:
+    version: str = client.get("/v1/models").json()["serving"]
+    return version
+
+
+def test_the_model_in_service_is_registered_and_active(client: TestClient) -> None:
+    models = client.get("/v1/models").json()
+
+    [row] = models["versions"]
+    assert row["version"] == models["serving"]
+    assert row["active"] is True
+    assert row["path"] == "builtin"
+    assert row["details"]["labels"]
+    assert client.get("/v1/models/activations").json()[0]["actor"] == "system:start"
+
+
+def test_activating_a_version_switches_without_a_restart(
+    client: TestClient, engine: Engine, tmp_path: Path
+) -> None:
+    before = serving(client)
+    other = register(engine, copy_of_the_shipped_model(tmp_path / "m2", "aiguilleur-test-2"))
+
+    response = client.post(f"/v1/models/{other}/activate")
+
+    assert response.status_code == 200
+    assert response.json()["active"] is True
+    assert serving(client) == other
+    posted = client.post("/v1/mentions", json=mention("1", DELAY_EN)).json()
+    assert posted["classification"]["model_version"] == other
+    [activation, *_] = client.get("/v1/models/activations").json()
+    assert (activation["version"], activation["previous_version"]) == (other, before)
+    assert activation["actor"] == "key:admin"
+    versions = client.get("/v1/models").json()["versions"]
+    assert [v["version"] for v in versions if v["active"]] == [other]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "untrusted", "missing", "other-version"])
+def test_a_broken_artifact_is_refused_and_the_running_model_keeps_serving(
+    client: TestClient, engine: Engine, tmp_path: Path, damage: str
+) -> None:
+    directory = copy_of_the_shipped_model(tmp_path / "m2", "aiguilleur-test-2")
+    version = register(engine, directory)
+    before = serving(client)
+    if damage == "garbage":
+        (directory / MODEL_FILE).write_bytes(os.urandom(4096))
+    elif damage == "untrusted":
+        sio.dump(Pipeline([("run", FunctionTransformer(os.system))]), directory / MODEL_FILE)
+    elif damage == "missing":
+        (directory / MODEL_FILE).unlink()
+    else:
+        metadata = json.loads((directory / METADATA_FILE).read_text())
+        (directory / METADATA_FILE).write_text(json.dumps({**metadata, "version": "someone-else"}))
+
+    response = client.post(f"/v1/models/{version}/activate")
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_model"
+    assert serving(client) == before
+    active = [v["version"] for v in client.get("/v1/models").json()["versions"] if v["active"]]
+    assert active == [before]
+    assert client.post("/v1/mentions", json=mention("1", DELAY_EN)).status_code == 201
+
+
+def test_an_unknown_version_is_a_404_and_models_are_for_admins(
+    client: TestClient, make_key: KeyMaker
+) -> None:
+    assert client.post("/v1/models/nope/activate").status_code == 404
+    ops = make_key("queue:customer-service", "ingest", "routing:write")
+    assert client.get("/v1/models", headers=ops).status_code == 403
+    assert client.post("/v1/models/nope/activate", headers=ops).status_code == 403
+
+
+@pytest.fixture
+def second_process(
+    settings: Settings, classifier: Classifier, configured: None
+) -> Iterator[FastAPI]:
+    """Another API process on the same database, checking the active version every 0.1 s."""
+    app = create_app(
+        settings.model_copy(update={"model_refresh_seconds": 0.1}),
+        classifier=classifier,
+        with_worker=False,
+    )
+    with TestClient(app):
+        yield app
+
+
+def test_other_processes_follow_an_activation(
+    client: TestClient, second_process: FastAPI, engine: Engine, tmp_path: Path, database_url: str
+) -> None:
+    other = register(engine, copy_of_the_shipped_model(tmp_path / "m2", "aiguilleur-test-2"))
+
+    result = run_cli("models", "activate", other, database_url=database_url)
+
+    assert result.returncode == 0, result.stderr
+    deadline = time.monotonic() + 10
+    while second_process.state.classifier.version != other:
+        assert time.monotonic() < deadline, "the second process never switched"
+        time.sleep(0.05)
+
+
+def test_an_agent_corrects_a_label(client: TestClient, make_key: KeyMaker, db: Db) -> None:
+    posted = client.post("/v1/mentions", json=mention("1", DELAY_EN)).json()
+    ticket_id = posted["routing"]["ticket_id"]
+    agents = make_key("queue:customer-service")
+
+    response = client.post(
+        f"/v1/mentions/{posted['id']}/label",
+        json={"label": "problem", "agent": "alice", "note": "a refund, not a delay"},
+        headers=agents,
+    )
+
+    assert response.status_code == 201
+    assert response.json() | {"at": None} == {
+        "mention_id": posted["id"],
+        "label": "problem",
+        "previous_label": "delay",
+        "actor": "alice",
+        "note": "a refund, not a delay",
+        "at": None,
+    }
+    ticket = client.get(f"/v1/tickets/{ticket_id}").json()
+    assert ticket["label"] == "problem"
+    assert ticket["events"][-1]["kind"] == "relabelled"
+    assert ticket["events"][-1]["data"] == {
+        "from": "delay",
+        "to": "problem",
+        "mention_id": posted["id"],
+    }
+    again = client.post(f"/v1/mentions/{posted['id']}/label", json={"label": "schedule"}).json()
+    assert (again["previous_label"], again["actor"]) == ("problem", "key:admin")
+    assert len(db.scalars(select(LabelCorrection))) == 2
+
+
+def test_corrections_are_refused_outside_the_team_and_for_unknown_labels(
+    client: TestClient, make_key: KeyMaker, db: Db
+) -> None:
+    posted = client.post("/v1/mentions", json=mention("1", DELAY_EN)).json()
+    press = client.post("/v1/mentions", json=mention("2", PRESS_EN, author={"handle": "j"})).json()
+    communications = make_key("queue:communications")
+
+    other_team = client.post(
+        f"/v1/mentions/{posted['id']}/label", json={"label": "press"}, headers=communications
+    )
+    unknown = client.post(f"/v1/mentions/{posted['id']}/label", json={"label": "weather"})
+    missing = client.post("/v1/mentions/999999/label", json={"label": "delay"})
+    own_team = client.post(
+        f"/v1/mentions/{press['id']}/label", json={"label": "other"}, headers=communications
+    )
+
+    assert other_team.status_code == 404
+    assert unknown.status_code == 422
+    assert missing.status_code == 404
+    assert own_team.status_code == 201
+    assert len(db.scalars(select(LabelCorrection))) == 1
+
+
+def test_export_training_writes_each_corrected_mention_once(
+    client: TestClient, database_url: str, tmp_path: Path
+) -> None:
+    first = client.post("/v1/mentions", json=mention("1", DELAY_EN)).json()
+    client.post(f"/v1/mentions/{first['id']}/label", json={"label": "problem"})
+    client.post(f"/v1/mentions/{first['id']}/label", json={"label": "schedule"})
+    out = tmp_path / "corrections.jsonl"
+
+    result = run_cli("export-training", "--out", str(out), database_url=database_url)
+
+    assert result.returncode == 0, result.stderr
+    [row] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert (row["text"], row["label"], row["source"]) == (DELAY_EN, "schedule", "correction")
+    assert (row["mention_id"], row["corrected_by"]) == (first["id"], "key:admin")
+
+
+# Questions about travelling with pets, bikes or luggage ask for travel information: `schedule`
+# by the taxonomy. The shipped model files most of them under `problem` or `other`.
+CORRECTED = [
+    "Can I bring my dog on the train to Lille?",
+    "Are dogs allowed on TER trains?",
+    "Can my cat travel with me in a carrier on the RER?",
+    "Do pets need a ticket on the 8:15 to Arras?",
+    "Is my small dog allowed on the Paris Lille service?",
+    "Can I take my guinea pig on the train in a cage?",
+    "Peut-on voyager avec un chien dans le TER ?",
+    "Mon chat peut-il voyager avec moi jusqu'à Amiens ?",
+    "Faut-il un billet pour un chien sur la ligne P ?",
+    "Les animaux sont-ils acceptés dans le train de 18h ?",
+    "Est-ce que je peux prendre mon lapin dans le RER ?",
+    "Un grand chien muselé est-il autorisé à bord ?",
+    "Can I take my bike on the 7:40 to Leeds?",
+    "Are folding bikes allowed at rush hour?",
+    "Do I need to book a space for my bicycle on the train to York?",
+    "Peut-on monter avec un vélo dans le TER Lille-Arras ?",
+    "Les vélos sont-ils acceptés dans le RER aux heures de pointe ?",
+    "Faut-il réserver pour un vélo dans l'Intercités ?",
+    "How many suitcases can I bring on the train?",
+    "Is there a luggage limit on TransNord trains?",
+    "Combien de bagages peut-on emporter dans le train ?",
+    "Can I bring a pushchair on board without folding it?",
+    "Peut-on monter avec une poussette non pliée ?",
+    "Can I carry skis on the train to the Alps?",
+]
+UNSEEN = [
+    "Can my dog travel with me on the train to Reims?",
+    "Are pets allowed on the 18:40 to Lens?",
+    "Mon chien peut-il monter dans le TER pour Douai ?",
+    "Can I put my bike on the 17:02 to Wakefield?",
+    "Les chats sont-ils admis dans le train pour Calais ?",
+    "Is a folding scooter allowed on board?",
+]
+
+
+def labels_of(client: TestClient, texts: list[str]) -> list[str]:
+    bodies = [{"text": text, "account": "TransNordRail"} for text in texts]
+    return [client.post("/v1/routing/explain", json=b).json()["label"] for b in bodies]
+
+
+@pytest.mark.slow
+def test_a_retrain_on_corrections_fixes_a_systematic_error(
+    client: TestClient, database_url: str, tmp_path: Path
+) -> None:
+    assert labels_of(client, UNSEEN).count("schedule") == 0
+    for i, text in enumerate(CORRECTED):
+        posted: dict[str, Any] = client.post(
+            "/v1/mentions", json=mention(f"c{i}", text, author={"handle": f"r{i}"})
+        ).json()
+        client.post(f"/v1/mentions/{posted['id']}/label", json={"label": "schedule"})
+
+    result = run_cli(
+        "train",
+        "--include-corrections",
+        "--cv-folds",
+        "0",
+        database_url=database_url,
+        AIGUILLEUR_MODEL_STORE=str(tmp_path / "store"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "training with 24 corrected mentions" in result.stdout
+    new = next(v for v in client.get("/v1/models").json()["versions"] if not v["active"])
+    assert Path(new["path"]) == (tmp_path / "store" / new["version"]).resolve()
+    assert "corrections.jsonl" in new["details"]["training_data"]["sources"]
+    assert client.post(f"/v1/models/{new['version']}/activate").status_code == 200
+
+    assert labels_of(client, UNSEEN) == ["schedule"] * len(UNSEEN)
