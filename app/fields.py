@@ -62,7 +62,18 @@ Identifier = Annotated[
     str, Field(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$"), AfterValidator(no_nul)
 ]
 Count = Annotated[int, Field(ge=0, le=MAX_BIGINT)]
-UTCMoment = Annotated[datetime, AfterValidator(as_utc)]
+LATEST_MOMENT = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def plausible_moment(moment: datetime) -> datetime:
+    """In UTC, between 2000 and 2100: a time the service can compute with."""
+    moment = as_utc(moment)
+    if not EARLIEST_POST <= moment < LATEST_MOMENT:
+        raise ValueError("the time must be between 2000-01-01 and 2100-01-01")
+    return moment
+
+
+UTCMoment = Annotated[datetime, AfterValidator(plausible_moment)]
 JSONDocument = Annotated[dict[str, Any], AfterValidator(no_nul_inside)]
 
 # P1 is the most urgent; the names sort in urgency order ("P1" < "P2").

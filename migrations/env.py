@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 from app.config import get_settings
 from app.db import Base, make_engine
 from app.models import import_all
+from app.schema import check_foreign_keys, foreign_keys_deferred
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
@@ -29,8 +30,10 @@ def run_migrations_online() -> None:
         run_with(connection)
         return
     engine = make_engine(get_settings())
-    with engine.connect() as connection:
+    with engine.connect() as connection, foreign_keys_deferred(connection):
         run_with(connection)
+        check_foreign_keys(connection)
+        connection.commit()
     engine.dispose()
 
 

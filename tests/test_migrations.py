@@ -88,3 +88,43 @@ def test_the_migrations_match_the_models(scratch_engine: Engine) -> None:
         differences = compare_metadata(context, Base.metadata)
 
     assert differences == []
+
+
+def test_a_database_with_tickets_migrates_up_and_down(scratch_engine: Engine) -> None:
+    """Rows made by the first schema survive the later revisions, and open tickets get
+    deadlines (SQLite rebuilds tables in batch mode, with foreign keys pointing at them)."""
+    schema.upgrade(scratch_engine, FIRST_REVISION)
+    with scratch_engine.begin() as connection:
+        for statement in FIRST_SCHEMA_ROWS:
+            connection.execute(text(statement))
+
+    schema.upgrade(scratch_engine)
+
+    with scratch_engine.connect() as connection:
+        deadlines = connection.execute(
+            text("SELECT kind, due_at FROM ticket_deadlines ORDER BY kind")
+        ).all()
+        ticket = connection.execute(text("SELECT due_at, breached FROM tickets")).one()
+    assert [kind for kind, _ in deadlines] == ["first_response", "resolution"]
+    assert str(ticket.due_at).startswith("2026-11-20 10:00")  # P2: opened 08:00 + 120 min
+    assert not ticket.breached
+    schema.downgrade(scratch_engine, FIRST_REVISION)
+    schema.upgrade(scratch_engine)
+    with scratch_engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM mentions")).scalar() == 1
+
+
+FIRST_REVISION = "ecec588748ab"
+FIRST_SCHEMA_ROWS = [
+    "INSERT INTO accounts (id, handle, kind, display_name, created_at, updated_at) "
+    "VALUES (1, 'transnordrail', 'company', 'TransNord', '2026-11-20 08:00:00+00', "
+    "'2026-11-20 08:00:00+00')",
+    "INSERT INTO teams (id, slug, name, created_at) "
+    "VALUES (1, 'customer-service', 'CS', '2026-11-20 08:00:00+00')",
+    "INSERT INTO mentions (id, source, external_id, account_id, author_handle, text, posted_at, "
+    "received_at, conversation_root, conversation_key) VALUES (1, 'api', '1', 1, 'rider', "
+    "'late again', '2026-11-20 08:00:00+00', '2026-11-20 08:00:00+00', '1', 'api:1:rider')",
+    "INSERT INTO tickets (id, team_id, conversation_key, state, priority, label, account_id, "
+    "first_mention_id, opened_at, updated_at) VALUES (1, 1, 'api:1:rider', 'open', 'P2', "
+    "'delay', 1, 1, '2026-11-20 08:00:00+00', '2026-11-20 08:00:00+00')",
+]

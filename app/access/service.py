@@ -30,6 +30,11 @@ class Principal:
         return f"key:{self.name}"
 
     @property
+    def reference(self) -> str:
+        """The key, as the audit trail names it: its name and public id."""
+        return f"key:{self.name}:{self.key_id}"
+
+    @property
     def is_admin(self) -> bool:
         return "admin" in self.scopes
 

@@ -26,7 +26,6 @@ from app.teams.models import Team
 from app.tickets import service as tickets
 
 Key = tuple[str, str]
-DEFAULT_REOPEN_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ def ingest(
     classifier: Classifier,
     mentions: Sequence[MentionIn],
     limit: int,
-    reopen_within: timedelta = DEFAULT_REOPEN_WINDOW,
+    reopen_within: timedelta,
 ) -> list[Ingested]:
     """Ingest mentions in order; a post already stored (or repeated in the batch) is a duplicate."""
     if len(mentions) > limit:

@@ -19,6 +19,9 @@ from app.teams import service as teams
 from app.teams.calendar import Calendar
 from app.teams.models import Team
 
+# An arbitrary constant naming the advisory lock of routing table changes.
+TABLE_CHANGE_LOCK = 0x41_69_67_52  # "AigR"
+
 
 @dataclass(frozen=True)
 class LoadedTable:
@@ -54,6 +57,7 @@ def checksum(spec: TableSpec) -> str:
 
 def apply_table(*, session: Session, spec: TableSpec, source: str) -> tuple[RoutingTable, bool]:
     """Store the table as the new active version, unless it is the active one already."""
+    _one_change_at_a_time(session=session)
     current = _active_row(session=session)
     digest = checksum(spec)
     if current is not None and current.checksum == digest:
@@ -66,6 +70,13 @@ def apply_table(*, session: Session, spec: TableSpec, source: str) -> tuple[Rout
     session.add(table)
     session.flush()
     return table, True
+
+
+def _one_change_at_a_time(*, session: Session) -> None:
+    """Two tables applied at once would both read the same last version: on PostgreSQL they
+    queue on a transaction-scoped advisory lock; SQLite writers queue anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(TABLE_CHANGE_LOCK)))
 
 
 def check_table(*, session: Session, spec: TableSpec) -> None:

@@ -112,12 +112,20 @@ def _after(cursor: Cursor) -> ColumnElement[bool]:
     )
 
 
-def get_ticket(*, session: Session, ticket_id: int, teams: frozenset[str] | None) -> Ticket:
-    """A ticket of one of these teams (None: any team); another team's ticket is not found."""
+def get_ticket(
+    *, session: Session, ticket_id: int, teams: frozenset[str] | None, lock: bool = False
+) -> Ticket:
+    """A ticket of one of these teams (None: any team); another team's ticket is not found.
+
+    With `lock`, the row is locked until commit (PostgreSQL) and the team check is part of the
+    locking read: a ticket moved to another team meanwhile is not found, never changed.
+    """
     query = select(Ticket).join(Team, Team.id == Ticket.team_id).where(Ticket.id == ticket_id)
     if teams is not None:
         query = query.where(Team.slug.in_(teams))
-    ticket = session.scalars(query).first()
+    if lock:
+        query = query.with_for_update(of=Ticket)
+    ticket = session.scalars(query.execution_options(populate_existing=True)).first()
     if ticket is None:
         raise NotFound(f"no ticket {ticket_id}", details={"ticket_id": ticket_id})
     return ticket

@@ -14,6 +14,7 @@ from app.db import get_read_session, get_session, utcnow
 from app.errors import InvalidInput, NotFound
 from app.fields import MAX_ROW_ID, Priority
 from app.ingest import service as ingest
+from app.routing.schemas import Explanation
 from app.teams import service as teams
 from app.teams.models import Team
 from app.tickets import queue, sla, workflow
@@ -87,7 +88,6 @@ def team_queue(
 def claim(
     team: TeamSlug,
     session: SessionDep,
-    reader: ReadSessionDep,
     caller: Caller,
     request: Request,
     body: ClaimIn | None = None,
@@ -97,13 +97,12 @@ def claim(
     settings: Settings = request.app.state.settings
     team_row = _team_of(session=session, slug=team, caller=caller)
     lease = timedelta(seconds=body.lease_seconds or settings.claim_lease_seconds)
-    ticket = workflow.claim(
-        session=session, team=team_row, agent=_actor(body, caller), lease=lease, now=utcnow()
-    )
-    session.commit()
+    act = _act(body, caller)
+    ticket = workflow.claim(session=session, team=team_row, agent=act.actor, lease=lease, act=act)
     if ticket is None:
+        session.rollback()
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    return _read_one(session=reader, ticket_id=ticket.id)
+    return _commit(session=session, ticket=ticket)
 
 
 @router.get("/{ticket_id}")
@@ -118,7 +117,9 @@ def get_ticket(ticket_id: TicketId, session: ReadSessionDep, caller: Caller) -> 
         **read.model_dump(),
         deadlines=[DeadlineRead.model_validate(d) for d in deadlines],
         thread=[mentions[i] for i in mention_ids if i in mentions],
-        routing=ingest.explain_routing(session=session, mention_id=ticket.first_mention_id),
+        routing=_explanation_for(
+            caller, ingest.explain_routing(session=session, mention_id=ticket.first_mention_id)
+        ),
         events=[
             EventRead.model_validate(e)
             for e in queue.events_of(session=session, ticket_id=ticket.id)
@@ -127,104 +128,68 @@ def get_ticket(ticket_id: TicketId, session: ReadSessionDep, caller: Caller) -> 
 
 
 @router.post("/{ticket_id}/assign")
-def assign(
-    ticket_id: TicketId, body: AssignIn, session: SessionDep, reader: ReadSessionDep, caller: Caller
-) -> TicketRead:
+def assign(ticket_id: TicketId, body: AssignIn, session: SessionDep, caller: Caller) -> TicketRead:
     """Give the ticket to an agent (from open or assigned)."""
-    ticket = _ticket(session=session, ticket_id=ticket_id, caller=caller)
-    workflow.assign(
-        session=session,
-        ticket=ticket,
-        assignee=body.assignee,
-        actor=_actor(body, caller),
-        now=utcnow(),
-    )
-    return _commit_and_read(session, reader, ticket_id)
+    ticket = _locked(session=session, ticket_id=ticket_id, caller=caller)
+    workflow.assign(session=session, ticket=ticket, assignee=body.assignee, act=_act(body, caller))
+    return _commit(session=session, ticket=ticket)
 
 
 @router.post("/{ticket_id}/unassign")
 def unassign(
-    ticket_id: TicketId,
-    session: SessionDep,
-    reader: ReadSessionDep,
-    caller: Caller,
-    body: Acting | None = None,
+    ticket_id: TicketId, session: SessionDep, caller: Caller, body: Acting | None = None
 ) -> TicketRead:
     """Put an assigned ticket back in the queue."""
-    ticket = _ticket(session=session, ticket_id=ticket_id, caller=caller)
-    workflow.unassign(session=session, ticket=ticket, actor=_actor(body, caller), now=utcnow())
-    return _commit_and_read(session, reader, ticket_id)
+    ticket = _locked(session=session, ticket_id=ticket_id, caller=caller)
+    workflow.unassign(session=session, ticket=ticket, act=_act(body, caller))
+    return _commit(session=session, ticket=ticket)
 
 
 @router.post("/{ticket_id}/notes")
-def add_note(
-    ticket_id: TicketId, body: NoteIn, session: SessionDep, reader: ReadSessionDep, caller: Caller
-) -> TicketRead:
+def add_note(ticket_id: TicketId, body: NoteIn, session: SessionDep, caller: Caller) -> TicketRead:
     """Add a note to the ticket's trail (any state)."""
-    ticket = _ticket(session=session, ticket_id=ticket_id, caller=caller)
-    workflow.add_note(
-        session=session, ticket=ticket, actor=_actor(body, caller), note=body.note, now=utcnow()
-    )
-    return _commit_and_read(session, reader, ticket_id)
+    ticket = _locked(session=session, ticket_id=ticket_id, caller=caller)
+    workflow.add_note(session=session, ticket=ticket, note=body.note, act=_act(body, caller))
+    return _commit(session=session, ticket=ticket)
 
 
 @router.post("/{ticket_id}/waiting")
 def set_waiting(
-    ticket_id: TicketId,
-    session: SessionDep,
-    reader: ReadSessionDep,
-    caller: Caller,
-    body: OptionalNoteIn | None = None,
+    ticket_id: TicketId, session: SessionDep, caller: Caller, body: OptionalNoteIn | None = None
 ) -> TicketRead:
     """The customer has been answered; the ticket waits on them (first response met)."""
     body = body or OptionalNoteIn()
-    ticket = _ticket(session=session, ticket_id=ticket_id, caller=caller)
-    workflow.wait(
-        session=session, ticket=ticket, actor=_actor(body, caller), note=body.note, now=utcnow()
-    )
-    return _commit_and_read(session, reader, ticket_id)
+    ticket = _locked(session=session, ticket_id=ticket_id, caller=caller)
+    workflow.wait(session=session, ticket=ticket, note=body.note, act=_act(body, caller))
+    return _commit(session=session, ticket=ticket)
 
 
 @router.post("/{ticket_id}/resolve")
 def resolve(
-    ticket_id: TicketId,
-    session: SessionDep,
-    reader: ReadSessionDep,
-    caller: Caller,
-    body: OptionalNoteIn | None = None,
+    ticket_id: TicketId, session: SessionDep, caller: Caller, body: OptionalNoteIn | None = None
 ) -> TicketRead:
     """Close the ticket."""
     body = body or OptionalNoteIn()
-    ticket = _ticket(session=session, ticket_id=ticket_id, caller=caller)
-    workflow.resolve(
-        session=session, ticket=ticket, actor=_actor(body, caller), note=body.note, now=utcnow()
-    )
-    return _commit_and_read(session, reader, ticket_id)
+    ticket = _locked(session=session, ticket_id=ticket_id, caller=caller)
+    workflow.resolve(session=session, ticket=ticket, note=body.note, act=_act(body, caller))
+    return _commit(session=session, ticket=ticket)
 
 
 @router.post("/{ticket_id}/reopen")
 def reopen(
-    ticket_id: TicketId,
-    session: SessionDep,
-    reader: ReadSessionDep,
-    caller: Caller,
-    body: OptionalNoteIn | None = None,
+    ticket_id: TicketId, session: SessionDep, caller: Caller, body: OptionalNoteIn | None = None
 ) -> TicketRead:
     """Reopen a resolved ticket, unassigned, with fresh deadlines."""
     body = body or OptionalNoteIn()
-    ticket = _ticket(session=session, ticket_id=ticket_id, caller=caller)
-    workflow.reopen(
-        session=session, ticket=ticket, actor=_actor(body, caller), note=body.note, now=utcnow()
-    )
-    return _commit_and_read(session, reader, ticket_id)
+    ticket = _locked(session=session, ticket_id=ticket_id, caller=caller)
+    workflow.reopen(session=session, ticket=ticket, note=body.note, act=_act(body, caller))
+    return _commit(session=session, ticket=ticket)
 
 
 @router.post("/{ticket_id}/route")
-def reroute(
-    ticket_id: TicketId, body: RouteIn, session: SessionDep, reader: ReadSessionDep, caller: Caller
-) -> TicketRead:
+def reroute(ticket_id: TicketId, body: RouteIn, session: SessionDep, caller: Caller) -> TicketRead:
     """Move the ticket to another team, with a reason (and optionally a new priority)."""
-    ticket = _ticket(session=session, ticket_id=ticket_id, caller=caller)
+    ticket = _locked(session=session, ticket_id=ticket_id, caller=caller)
     target = teams.by_slugs(session=session, slugs=[body.team]).get(body.team)
     if target is None:
         raise InvalidInput(f"no team {body.team!r} to route to", details={"team": body.team})
@@ -234,12 +199,17 @@ def reroute(
         to=target,
         reason=body.reason,
         priority=body.priority,
-        actor=_actor(body, caller),
-        now=utcnow(),
+        act=_act(body, caller),
     )
-    session.commit()
-    # The ticket may now be in a team the caller does not work: read it without the team check.
-    return _read_one(session=reader, ticket_id=ticket_id)
+    return _commit(session=session, ticket=ticket)
+
+
+def _explanation_for(caller: Principal, explanation: Explanation | None) -> Explanation | None:
+    """The rules tried before the match show other teams' rules, keywords and VIP lists: only
+    keys that may read the routing table see them; others see the rule that matched."""
+    if explanation is None or caller.allows("routing:write"):
+        return explanation
+    return explanation.model_copy(update={"tried": [v for v in explanation.tried if v.matched]})
 
 
 def _due(deadline: TicketDeadline) -> datetime:
@@ -250,18 +220,19 @@ def _actor(body: Acting | None, caller: Principal) -> str:
     return body.agent if body is not None and body.agent else caller.actor
 
 
-def _ticket(*, session: Session, ticket_id: int, caller: Principal) -> Ticket:
-    return queue.get_ticket(session=session, ticket_id=ticket_id, teams=caller.teams)
+def _act(body: Acting | None, caller: Principal) -> workflow.Act:
+    return workflow.Act(actor=_actor(body, caller), now=utcnow(), via=caller.reference)
 
 
-def _commit_and_read(session: Session, reader: Session, ticket_id: int) -> TicketRead:
-    session.commit()
-    return _read_one(session=reader, ticket_id=ticket_id)
+def _locked(*, session: Session, ticket_id: int, caller: Principal) -> Ticket:
+    return queue.get_ticket(session=session, ticket_id=ticket_id, teams=caller.teams, lock=True)
 
 
-def _read_one(*, session: Session, ticket_id: int) -> TicketRead:
-    ticket = queue.get_ticket(session=session, ticket_id=ticket_id, teams=None)
+def _commit(*, session: Session, ticket: Ticket) -> TicketRead:
+    """The ticket as changed, read before the commit: after a re-route it may be in a team the
+    caller does not work, and it is still theirs to see this once."""
     [read] = _ticket_reads(session=session, tickets=[ticket])
+    session.commit()
     return read
 
 

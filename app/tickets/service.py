@@ -27,7 +27,7 @@ def open_or_join(
     recent enough), or a new ticket for it."""
     assert route.team_id is not None
     assert route.priority is not None
-    ticket = _open_ticket(session=session, conversation_key=mention.conversation_key)
+    ticket = open_ticket(session=session, conversation_key=mention.conversation_key, lock=True)
     if ticket is None:
         ticket = _reopen_recent(session=session, mention=mention, within=reopen_within)
     if ticket is None:
@@ -36,11 +36,15 @@ def open_or_join(
     return ticket
 
 
-def _open_ticket(*, session: Session, conversation_key: str) -> Ticket | None:
+def open_ticket(*, session: Session, conversation_key: str, lock: bool = False) -> Ticket | None:
+    """The conversation's unresolved ticket, read afresh; with `lock`, held until commit so that
+    an agent's change and this post's apply one after the other (PostgreSQL)."""
     query = select(Ticket).where(
         Ticket.conversation_key == conversation_key, Ticket.state != TicketState.RESOLVED
     )
-    return session.scalars(query).first()
+    if lock:
+        query = query.with_for_update()
+    return session.scalars(query.execution_options(populate_existing=True)).first()
 
 
 def _open(*, session: Session, mention: Mention, label: str, route: Route) -> Ticket:
@@ -66,7 +70,7 @@ def _open(*, session: Session, mention: Mention, label: str, route: Route) -> Ti
     except IntegrityError:
         # Another transaction opened this thread's ticket since our look-up: join it instead.
         # Any other integrity error has no open ticket behind it and is raised again.
-        opened = _open_ticket(session=session, conversation_key=mention.conversation_key)
+        opened = open_ticket(session=session, conversation_key=mention.conversation_key, lock=True)
         if opened is None:
             raise
         _join(session=session, ticket=opened, mention=mention, route=route)
@@ -108,12 +112,13 @@ def _reopen_recent(*, session: Session, mention: Mention, within: timedelta) -> 
                 .where(Ticket.id == last.id, Ticket.state == TicketState.RESOLVED)
                 .values(state=TicketState.OPEN, assignee=None, lease_expires_at=None)
                 .returning(Ticket.id)
+                .execution_options(synchronize_session=False)
             ).first()
     except IntegrityError:
         reopened = None  # a new ticket was opened for the thread meanwhile
-    if reopened is None:
-        return _open_ticket(session=session, conversation_key=mention.conversation_key)
-    session.refresh(last)
+    if reopened is None:  # another post reopened it, or opened a new one: join that
+        return open_ticket(session=session, conversation_key=mention.conversation_key, lock=True)
+    session.refresh(last)  # the row as updated (and locked) by this transaction
     team = session.get_one(Team, last.team_id)
     sla.restart(session=session, ticket=last, team=team, at=utcnow())
     record_event(
@@ -192,7 +197,9 @@ def record_event(
 def publish(
     *, session: Session, ticket: Ticket, team: Team, type: str, mention_id: int | None = None
 ) -> None:
-    """The ticket's new state as an outbox event for its team's systems."""
+    """The ticket's new state as an outbox event for `team`'s systems (for `ticket.moved`, the
+    team it left; the payload names the team that has it now)."""
+    holder = team if team.id == ticket.team_id else session.get_one(Team, ticket.team_id)
     outbox.record(
         session=session,
         type=type,
@@ -202,7 +209,7 @@ def publish(
         data={
             "ticket": {
                 "id": ticket.id,
-                "team": team.slug,
+                "team": holder.slug,
                 "state": ticket.state.value,
                 "priority": ticket.priority,
                 "label": ticket.label,
@@ -213,5 +220,6 @@ def publish(
                 "breached": ticket.breached,
             },
             "mention_id": mention_id,
+            **({"moved_from": team.slug} if holder is not team else {}),
         },
     )

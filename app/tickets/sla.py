@@ -35,7 +35,7 @@ def schedule(*, session: Session, ticket: Ticket, team: Team) -> None:
         deadline.warn_at = clock.add_business_minutes(start, minutes * policy.warn_at)
         existing[kind] = deadline
         session.add(deadline)
-    ticket.due_at = _next_due(existing)
+    ticket.due_at = _next_due(existing, ticket.due_at)
 
 
 def restart(*, session: Session, ticket: Ticket, team: Team, at: datetime) -> None:
@@ -60,16 +60,16 @@ def meet(
             deadline.met_at = at
     if DeadlineKind.FIRST_RESPONSE in kinds and ticket.first_response_at is None:
         ticket.first_response_at = at
-    ticket.due_at = _next_due(existing)
+    ticket.due_at = _next_due(existing, ticket.due_at)
 
 
 def _pending(deadlines: dict[str, TicketDeadline]) -> list[TicketDeadline]:
     return [d for d in deadlines.values() if d.met_at is None]
 
 
-def _next_due(deadlines: dict[str, TicketDeadline]) -> datetime:
+def _next_due(deadlines: dict[str, TicketDeadline], current: datetime) -> datetime:
     pending = _pending(deadlines) or list(deadlines.values())
-    return min(d.due_at for d in pending)
+    return min((d.due_at for d in pending), default=current)
 
 
 @dataclass(frozen=True)

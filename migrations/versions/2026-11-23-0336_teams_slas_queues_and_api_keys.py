@@ -6,6 +6,7 @@ Create Date: 2026-11-23 03:36:45.181275+00:00
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from alembic import op
@@ -85,6 +86,7 @@ def upgrade() -> None:
         batch_op.add_column(_moment("resolved_at"))
         batch_op.add_column(_moment("cycle_started_at"))
     op.execute("UPDATE tickets SET due_at = opened_at, cycle_started_at = opened_at")
+    _deadlines_for_open_tickets()
     with op.batch_alter_table("teams") as batch_op:
         for column in ("members", "sla", "updated_at"):
             batch_op.alter_column(column, server_default=None)
@@ -99,6 +101,56 @@ def upgrade() -> None:
             op.f("ix_tickets_team_id_state_priority_due_at"),
             ["team_id", "state", "priority", "due_at"],
         )
+
+
+# The default SLA targets of this revision (first response in minutes, resolution in hours), for
+# the tickets that are open when it runs; written out so that the migration never changes.
+DEFAULT_TARGETS = {"P1": (30, 4), "P2": (120, 24), "P3": (480, 72), "P4": (1_440, 168)}
+WARN_AT = 0.8
+
+
+def _deadlines_for_open_tickets() -> None:
+    """Open tickets get deadlines by the default policy, counted from their opening."""
+    bind = op.get_bind()
+    tickets = sa.table(
+        "tickets",
+        sa.column("id", sa.Integer),
+        sa.column("priority", sa.String),
+        sa.column("state", sa.String),
+        sa.column("opened_at", sa.DateTime(timezone=True)),
+        sa.column("due_at", sa.DateTime(timezone=True)),
+    )
+    deadlines = sa.table(
+        "ticket_deadlines",
+        sa.column("ticket_id", sa.Integer),
+        sa.column("kind", sa.String),
+        sa.column("warn_at", sa.DateTime(timezone=True)),
+        sa.column("due_at", sa.DateTime(timezone=True)),
+    )
+    rows = bind.execute(
+        sa.select(tickets.c.id, tickets.c.priority, tickets.c.opened_at).where(
+            tickets.c.state != "resolved"
+        )
+    ).all()
+    for ticket_id, priority, opened_at in rows:
+        opened = _aware(opened_at)
+        first_minutes, resolution_hours = DEFAULT_TARGETS.get(priority, DEFAULT_TARGETS["P4"])
+        allowed = {"first_response": first_minutes, "resolution": resolution_hours * 60}
+        for kind, minutes in allowed.items():
+            bind.execute(
+                deadlines.insert().values(
+                    ticket_id=ticket_id,
+                    kind=kind,
+                    warn_at=opened + timedelta(minutes=minutes * WARN_AT),
+                    due_at=opened + timedelta(minutes=minutes),
+                )
+            )
+        due = opened + timedelta(minutes=first_minutes)
+        bind.execute(tickets.update().where(tickets.c.id == ticket_id).values(due_at=due))
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def downgrade() -> None:

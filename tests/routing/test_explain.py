@@ -359,3 +359,12 @@ def test_explain_can_use_an_older_version(client: TestClient) -> None:
 
     assert (now["table_version"], now["rule"], now["team"]) == (2, "press-to-hr", "hr")
     assert (then["table_version"], then["rule"], then["team"]) == (1, "press", "communications")
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:30:00Z", "9999-12-31T23:00:00Z"])
+def test_a_moment_out_of_range_is_a_422(client: TestClient, moment: str) -> None:
+    body = {"text": "late", "account": COMPANY, "at": moment}
+
+    response = client.post("/v1/routing/explain", json=body)
+
+    assert response.status_code == 422

@@ -1,5 +1,8 @@
 """Routing tables in the database: versions, checksums, unknown teams, recorded decisions."""
 
+import threading
+import time
+
 import pytest
 from sqlalchemy import Engine, select
 
@@ -97,3 +100,29 @@ def test_defaults_are_installed_only_on_an_empty_database(engine: Engine, db: Db
     assert first.routing_version == 1
     assert second is None
     assert EXAMPLE_CONFIG.exists()
+
+
+def test_two_tables_applied_at_once_become_two_versions(engine: Engine, configured: None) -> None:
+    sessions = make_sessionmaker(engine)
+    first = TableSpec.model_validate({"rules": [{"name": "first"}]})
+    second = TableSpec.model_validate({"rules": [{"name": "second"}]})
+    outcome: list[object] = []
+
+    def apply_second() -> None:
+        try:
+            with sessions() as session, session.begin():
+                outcome.append(
+                    routing.apply_table(session=session, spec=second, source="b")[0].version
+                )
+        except Exception as error:
+            outcome.append(error)
+
+    with sessions() as session:
+        table, _ = routing.apply_table(session=session, spec=first, source="a")
+        thread = threading.Thread(target=apply_second)
+        thread.start()
+        time.sleep(0.5)  # the second is now waiting for the first
+        session.commit()
+    thread.join(timeout=30)
+
+    assert (table.version, outcome) == (2, [3])

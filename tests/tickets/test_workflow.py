@@ -1,6 +1,7 @@
 """Working tickets over HTTP: claim, assign, wait, resolve, reopen, notes, re-route, the detail
 view, queue filters, and the audit trail every change leaves."""
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +14,16 @@ from app.outbox.models import OutboxEvent
 from app.tickets.models import Ticket, TicketEvent
 from tests.builders import CEO, DELAY_EN, PRESS_EN, PROBLEM_EN, mention
 from tests.conftest import Db
+
+
+class Matches(str):
+    """Equal to any string the pattern matches (for ids made at random)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and re.match(self, other) is not None
+
+    __hash__ = str.__hash__
+
 
 SCHEDULE_EN = "@TransNordRail what time is the first train from York to Leeds on Sunday morning?"
 
@@ -34,6 +45,10 @@ def act(client: TestClient, ticket_id: int, action: str, **body: Any) -> dict[st
 def events(client: TestClient, ticket_id: int) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = client.get(f"/v1/tickets/{ticket_id}").json()["events"]
     return found
+
+
+# The audit trail names the key behind each change, whoever the body says acted.
+KEY_REFERENCE = Matches(r"^key:admin:[0-9a-f]{12}$")
 
 
 def set_column(engine: Engine, ticket_id: int, **values: Any) -> None:
@@ -133,8 +148,13 @@ def test_assign_and_unassign(client: TestClient) -> None:
     unassigned = act(client, ticket_id, "unassign")
     assert (unassigned["state"], unassigned["assignee"]) == ("open", None)
     trail = events(client, ticket_id)
-    assert trail[1]["data"] == {"assignee": "bruno", "previous_assignee": None}
-    assert trail[2]["data"] == {"assignee": "alice", "previous_assignee": "bruno"}
+    assert trail[1]["data"] == {
+        "assignee": "bruno",
+        "previous_assignee": None,
+        "via": KEY_REFERENCE,
+    }
+    assert trail[2]["data"]["previous_assignee"] == "bruno"
+    assert (trail[1]["actor"], trail[2]["actor"]) == ("chloe", "key:admin")
 
 
 def test_only_members_take_a_team_s_tickets(client: TestClient) -> None:
@@ -205,12 +225,14 @@ def test_a_ticket_moves_to_another_team_with_a_reason(
     rerouted = events(client, ticket_id)[-1]
     assert rerouted["kind"] == "rerouted"
     assert rerouted["note"] == "a journalist, not a rider"
-    assert rerouted["data"] == {
+    assert rerouted["data"] | {"via": None} == {
         "from_team": "customer-service",
         "to_team": "communications",
         "previous_assignee": "alice",
         "priority": "P2 -> P1",
+        "via": None,
     }
+    assert rerouted["data"]["via"].startswith("key:test:")
     # Both teams' systems hear about it.
     updates = db.scalars(select(OutboxEvent).where(OutboxEvent.type == "ticket.updated"))
     assert {e.payload["data"]["ticket"]["team"] for e in updates} >= {
