@@ -24,6 +24,7 @@ TRUSTED_TYPES = [
     "sklearn.feature_extraction.text.TfidfVectorizer",
     "sklearn.linear_model._logistic.LogisticRegression",
     "sklearn.pipeline.FeatureUnion",
+    "ml.features.CharNgrams",
     "sklearn.pipeline.Pipeline",
     "numpy.float32",
     "numpy.float64",

@@ -29,7 +29,7 @@ from ml.dataset import (
     read_labelled,
     seed_corpus,
 )
-from ml.features import build_features, normalise
+from ml.features import FEATURES, build_features, normalise
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,9 @@ def model_version(data_fingerprint: str, params: TrainingParams) -> str:
     """Same data and params, same version: the version names what the model was built from."""
     # Cross-validation folds only change the reported metrics, not the model: left out.
     fitted = {name: value for name, value in asdict(params).items() if name != "cv_folds"}
-    key = json.dumps({"data": data_fingerprint, "params": fitted}, sort_keys=True)
+    key = json.dumps(
+        {"data": data_fingerprint, "params": fitted, "features": FEATURES}, sort_keys=True
+    )
     return "aiguilleur-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
