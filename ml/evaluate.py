@@ -1,6 +1,7 @@
 """Evaluate a model artifact on labelled files: per-label scores, service-request F1, triage."""
 
 import argparse
+import contextlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
-from ml import SERVICE_LABELS
+from ml import SERVICE_LABELS, embeddings
 from ml import report as report_files
 from ml.baselines import keyword_predictions, majority_predictions
 from ml.dataset import Columns, Example, read_labelled
@@ -89,6 +90,9 @@ def evaluate(
         examples, predictions
     )
     report["baselines"] = baselines(examples, threshold)
+    report["baselines_not_installed"] = {
+        name: hint for name, hint in OPTIONAL_BASELINES.items() if name not in report["baselines"]
+    }
     languages = sorted({e.lang for e in examples if e.lang})
     if len(languages) > 1:
         report["per_language"] = {
@@ -97,10 +101,19 @@ def evaluate(
     return report
 
 
+# Baselines that need an optional extra, and how to install it.
+OPTIONAL_BASELINES = {"embeddings": embeddings.INSTALL_HINT}
+
+
 def baselines(examples: Sequence[Example], threshold: float) -> dict[str, dict[str, Any]]:
-    """The scores of the baselines on the same examples: what the model must beat."""
+    """The scores of the baselines on the same examples: what the model must beat.
+
+    The embeddings baseline is left out where its extra is not installed.
+    """
     texts, gold = [e.text for e in examples], [e.label for e in examples]
     runs = {"majority": majority_predictions(gold), "keywords": keyword_predictions(texts)}
+    with contextlib.suppress(embeddings.EmbeddingsNotInstalled):
+        runs["embeddings"] = embeddings.seed_predictions(texts)
     return {
         name: _summary(score(examples, predicted, threshold)) for name, predicted in runs.items()
     }
@@ -171,6 +184,8 @@ def format_report(name: str, report: dict[str, Any]) -> str:
             f"{name:<28} {row['accuracy']:>8.3f} {row['macro_f1']:>8.3f} "
             f"{row['macro_f1_support_10']:>8.3f} {row['service_request_f1']:>7.3f}"
         )
+    for name, hint in report.get("baselines_not_installed", {}).items():
+        lines.append(f"{name} baseline: not installed ({hint})")
     if report["unknown_labels"]:
         lines.append(f"labels the model does not know: {', '.join(report['unknown_labels'])}")
     return "\n".join(lines)
