@@ -36,7 +36,32 @@ class Settings(BaseSettings):
     # The background loop (SLA timers, expired leases): under `serve` on SQLite unless set false.
     worker_in_process: bool | None = None
     worker_interval_seconds: float = Field(default=5.0, gt=0, le=3_600)
+    # Outbound webhooks. http:// and loopback addresses are refused unless this development
+    # setting allows them (a CRM running on the same machine).
+    webhooks_allow_loopback: bool = False
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=60)
+    # An endpoint whose every attempt has failed for this long is disabled.
+    webhook_disable_after_hours: float = Field(default=120.0, gt=0)
+    delivery_interval_seconds: float = Field(default=0.2, gt=0, le=60)
+    delivery_batch: int = Field(default=50, gt=0, le=1_000)
+    delivery_concurrency: int = Field(default=8, gt=0, le=64)
+    # How long a worker holds a delivery it is sending; past it (the worker died) another takes it.
+    delivery_lease_seconds: float = Field(default=60.0, gt=0, le=3_600)
+    # Inbound signed webhooks: source name -> Standard Webhooks secret ("whsec_...").
+    inbound_webhook_secrets: dict[str, str] = Field(default_factory=dict, repr=False)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("inbound_webhook_secrets")
+    @classmethod
+    def _secrets_parse(cls, secrets: dict[str, str]) -> dict[str, str]:
+        from app.delivery.signing import parse_secret
+
+        for source, secret in secrets.items():
+            try:
+                parse_secret(secret)
+            except ValueError as error:
+                raise ValueError(f"the secret of webhook source {source!r}: {error}") from error
+        return secrets
 
     @field_validator("log_level", mode="before")
     @classmethod

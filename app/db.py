@@ -52,6 +52,7 @@ class Base(DeclarativeBase):
         datetime: UTCDateTime,
         dict[str, Any]: JSONType,
         list[str]: JSONType,
+        list[Any]: JSONType,
     }
 
 

@@ -16,6 +16,8 @@ from app.classify.router import router as classify_router
 from app.classify.service import Classifier
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker
+from app.delivery import ssrf
+from app.delivery.router import router as delivery_router
 from app.http import BodySizeLimit, install_error_handlers
 from app.ingest.router import router as ingest_router
 from app.routing.router import router as routing_router
@@ -47,6 +49,7 @@ def create_app(
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.read_sessionmaker = make_sessionmaker(engine, read_only=True)
+        app.state.resolver = ssrf.system_resolver  # tests put a resolver of their own here
         app.state.classifier = serving.at_start(
             sessions=app.state.sessionmaker, settings=settings, given=classifier
         )
@@ -61,9 +64,7 @@ def create_app(
             in_process = settings.is_sqlite and with_worker
         if in_process:
             background.append(
-                worker.start_thread(
-                    sessions=app.state.sessionmaker, interval=settings.worker_interval_seconds
-                )
+                worker.start_thread(sessions=app.state.sessionmaker, settings=settings)
             )
         try:
             yield
@@ -80,6 +81,7 @@ def create_app(
     routers = (
         accounts_router,
         classify_router,
+        delivery_router,
         ingest_router,
         queues_router,
         routing_router,

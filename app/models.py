@@ -5,6 +5,7 @@ def import_all() -> None:
     from app.access import models as access  # noqa: F401
     from app.accounts import models as accounts  # noqa: F401
     from app.classify import models as classify  # noqa: F401
+    from app.delivery import models as delivery  # noqa: F401
     from app.ingest import models as ingest  # noqa: F401
     from app.outbox import models as outbox  # noqa: F401
     from app.routing import models as routing  # noqa: F401

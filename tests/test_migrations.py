@@ -31,6 +31,10 @@ TABLES = {
     "model_versions",
     "model_activations",
     "label_corrections",
+    "webhook_endpoints",
+    "deliveries",
+    "delivery_attempts",
+    "inbound_webhooks",
 }
 
 

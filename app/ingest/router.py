@@ -13,7 +13,7 @@ from app.db import get_read_session, get_session
 from app.errors import NotFound
 from app.fields import MAX_ROW_ID
 from app.ingest import service
-from app.ingest.schemas import BatchItemRead, BatchRead, MentionBatchIn, MentionIn, MentionRead
+from app.ingest.schemas import BatchRead, MentionBatchIn, MentionIn, MentionRead
 from app.tickets import queue
 
 router = APIRouter(prefix="/v1/mentions", tags=["mentions"])
@@ -83,17 +83,7 @@ def post_batch(
         reopen_within=settings.reopen_window,
     )
     session.commit()
-    read = service.read_mentions(session=reader, ids=[o.mention_id for o in outcomes])
-    items = [
-        BatchItemRead(
-            index=o.index,
-            status="created" if o.created else "duplicate",
-            mention=read[o.mention_id],
-        )
-        for o in outcomes
-    ]
-    created = sum(o.created for o in outcomes)
-    return BatchRead(created=created, duplicates=len(items) - created, items=items)
+    return service.batch_read(session=reader, outcomes=outcomes)
 
 
 @router.get("/{mention_id}")

@@ -17,13 +17,15 @@ from app.classify.service import Classifier, Verdict
 from app.db import utcnow
 from app.errors import BatchTooLarge, NotFound, UnknownAccount
 from app.ingest.models import Mention
-from app.ingest.schemas import AuthorRead, MentionIn, MentionRead
+from app.ingest.schemas import AuthorRead, BatchItemRead, BatchRead, MentionIn, MentionRead
+from app.outbox import service as outbox
 from app.routing import service as routing
 from app.routing.models import RoutingDecision
 from app.routing.rules import MentionFacts
 from app.routing.schemas import Explanation, RoutingRead
 from app.teams.models import Team
 from app.tickets import service as tickets
+from app.tickets.models import Ticket
 
 Key = tuple[str, str]
 
@@ -144,7 +146,42 @@ def _store(
         ticket_id=ticket.id if ticket else None,
         team_id=ticket.team_id if ticket else None,
     )
+    if ticket is not None:
+        _publish_routed(
+            session=session, mention=mention, verdict=verdict, route=route, ticket=ticket
+        )
     return mention.id
+
+
+def _publish_routed(
+    *, session: Session, mention: Mention, verdict: Verdict, route: routing.Route, ticket: Ticket
+) -> None:
+    """`mention.routed` for the team's systems: the post, what the model said, where it went."""
+    outbox.record(
+        session=session,
+        type="mention.routed",
+        subject_type="mention",
+        subject_id=str(mention.id),
+        team_id=ticket.team_id,
+        data={
+            "mention": {
+                "id": mention.id,
+                "source": mention.source,
+                "external_id": mention.external_id,
+                "author": mention.author_handle,
+                "text": mention.text,
+                "lang": mention.lang,
+                "posted_at": mention.posted_at.isoformat(),
+            },
+            "classification": {"label": verdict.label, "probability": verdict.probability},
+            "routing": {
+                "rule": route.rule_name,
+                "table_version": route.table_version,
+                "priority": route.priority,
+                "ticket_id": ticket.id,
+            },
+        },
+    )
 
 
 def facts_of(mention: Mention, account: Account, verdict: Verdict, *, at: datetime) -> MentionFacts:
@@ -255,6 +292,21 @@ def read_mentions(*, session: Session, ids: Sequence[int]) -> dict[int, MentionR
         mention.id: _mention_read(mention, handle, classification, decision, team)
         for mention, handle, classification, decision, team in session.execute(query).tuples()
     }
+
+
+def batch_read(*, session: Session, outcomes: Sequence[Ingested]) -> BatchRead:
+    """The answer to a batch: each mention as stored, in the order sent, duplicates marked."""
+    read = read_mentions(session=session, ids=[o.mention_id for o in outcomes])
+    items = [
+        BatchItemRead(
+            index=o.index,
+            status="created" if o.created else "duplicate",
+            mention=read[o.mention_id],
+        )
+        for o in outcomes
+    ]
+    created = sum(o.created for o in outcomes)
+    return BatchRead(created=created, duplicates=len(items) - created, items=items)
 
 
 def get_mention(*, session: Session, mention_id: int) -> MentionRead:

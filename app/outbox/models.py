@@ -20,3 +20,5 @@ class OutboxEvent(Base):
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
     payload: Mapped[dict[str, Any]]
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the worker made this event's deliveries; null until then.
+    dispatched_at: Mapped[datetime | None] = mapped_column(index=True)

@@ -27,6 +27,18 @@ def get(*, session: Session, slug: str) -> Team:
     return team
 
 
+def slug_of(*, session: Session, team_id: int) -> str | None:
+    team = session.get(Team, team_id)
+    return team.slug if team else None
+
+
+def visible(*, session: Session, slug: str, teams: frozenset[str] | None) -> Team:
+    """A team the caller works (None: every team); any other is not found, like a missing one."""
+    if teams is not None and slug not in teams:
+        raise NotFound(f"no team {slug!r}", details={"team": slug})
+    return get(session=session, slug=slug)
+
+
 def upsert(*, session: Session, slug: str, team_in: TeamUpdate) -> Team:
     """Create the team, or replace everything but the slug of the one that has it."""
     if team_in.sla.escalation.team == slug:

@@ -11,12 +11,11 @@ from app.access.dependencies import Caller
 from app.access.service import Principal
 from app.config import Settings
 from app.db import get_read_session, get_session, utcnow
-from app.errors import InvalidInput, NotFound
+from app.errors import InvalidInput
 from app.fields import MAX_ROW_ID, Priority
 from app.ingest import service as ingest
 from app.routing.schemas import Explanation
 from app.teams import service as teams
-from app.teams.models import Team
 from app.tickets import queue, sla, workflow
 from app.tickets.models import Ticket, TicketDeadline, TicketState
 from app.tickets.schemas import (
@@ -41,12 +40,6 @@ TeamSlug = Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 TicketId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
-def _team_of(*, session: Session, slug: str, caller: Principal) -> Team:
-    if not caller.may_work(slug):
-        raise NotFound(f"no team {slug!r}", details={"team": slug})
-    return teams.get(session=session, slug=slug)
-
-
 @queues.get("/{team}/tickets")
 def team_queue(
     team: TeamSlug,
@@ -61,7 +54,7 @@ def team_queue(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> QueuePage:
     """A team's queue, by priority (P1 first) then nearest deadline; unresolved unless `state`."""
-    team_row = _team_of(session=session, slug=team, caller=caller)
+    team_row = teams.visible(session=session, slug=team, teams=caller.teams)
     only = queue.QueueFilter(
         states=tuple(state or ()),
         priorities=tuple(priority or ()),
@@ -95,7 +88,7 @@ def claim(
     """The next ticket of the queue, assigned to the caller on a lease; 204 if none is free."""
     body = body or ClaimIn()
     settings: Settings = request.app.state.settings
-    team_row = _team_of(session=session, slug=team, caller=caller)
+    team_row = teams.visible(session=session, slug=team, teams=caller.teams)
     lease = timedelta(seconds=body.lease_seconds or settings.claim_lease_seconds)
     act = _act(body, caller)
     ticket = workflow.claim(session=session, team=team_row, agent=act.actor, lease=lease, act=act)

@@ -6,11 +6,14 @@ import threading
 
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker, utcnow
+from app.delivery import sending
 from app.worker import service as worker
 
 
 def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    parser = commands.add_parser("worker", help="run the background jobs (SLA timers, leases)")
+    parser = commands.add_parser(
+        "worker", help="run the background jobs (webhook deliveries, SLA timers, leases)"
+    )
     parser.add_argument("--once", action="store_true", help="run one pass and exit")
     parser.set_defaults(handler=run)
 
@@ -20,16 +23,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     sessions = make_sessionmaker(engine)
     try:
         if args.once:
-            swept = worker.run_once(sessions=sessions, now=utcnow())
+            sent = sending.run(sessions=sessions, settings=settings)
+            swept = worker.sweep_sla(sessions=sessions, now=utcnow())
             print(
-                f"{swept.warnings} warnings, {swept.breaches} breaches, "
-                f"{swept.leases_released} leases released"
+                f"{sent} deliveries attempted; {swept.warnings} warnings, {swept.breaches} "
+                f"breaches, {swept.leases_released} leases released"
             )
             return 0
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        worker.run_forever(sessions=sessions, interval=settings.worker_interval_seconds, stop=stop)
+        worker.run_forever(work=worker.jobs(sessions=sessions, settings=settings), stop=stop)
         return 0
     finally:
         engine.dispose()

@@ -1,4 +1,4 @@
-"""The background loop: each pass runs every job in its own transaction, then sleeps.
+"""The background loop: jobs at their own cadence, each pass in transactions of its own.
 
 `aiguilleur worker` runs it as a process; on the embedded default `serve` runs it in a thread, so
 one command gives the whole service. Several workers may run at once: jobs claim their rows.
@@ -6,21 +6,25 @@ one command gives the whole service. Several workers may run at once: jobs claim
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.config import Settings
 from app.db import utcnow
+from app.delivery import sending
 from app.tickets import workflow
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
-def run_once(*, sessions: sessionmaker[Session], now: datetime) -> workflow.Sweep:
-    """One pass of every job; each commits on its own."""
+def sweep_sla(*, sessions: sessionmaker[Session], now: datetime) -> workflow.Sweep:
+    """SLA warnings, breaches and escalations, and expired claim leases."""
     with sessions() as session, session.begin():
         swept = workflow.sweep(session=session, now=now)
     if swept.warnings or swept.breaches or swept.leases_released:
@@ -33,32 +37,64 @@ def run_once(*, sessions: sessionmaker[Session], now: datetime) -> workflow.Swee
     return swept
 
 
-def run_forever(
-    *,
-    sessions: sessionmaker[Session],
-    interval: float,
-    stop: threading.Event,
-    clock: Clock = utcnow,
-) -> None:
-    """Pass after pass until `stop` is set; a database outage is logged and retried."""
+@dataclass
+class Job:
+    name: str
+    interval: float
+    run: Callable[[], object]
+    due: float = 0.0
+
+
+def jobs(
+    *, sessions: sessionmaker[Session], settings: Settings, clock: Clock = utcnow
+) -> list[Job]:
+    """Deliveries often (a CRM waits for its ticket), SLA timers every few seconds."""
+    return [
+        Job(
+            "deliveries",
+            settings.delivery_interval_seconds,
+            lambda: sending.run(sessions=sessions, settings=settings, clock=clock),
+        ),
+        Job(
+            "sla",
+            settings.worker_interval_seconds,
+            lambda: sweep_sla(sessions=sessions, now=clock()),
+        ),
+    ]
+
+
+def run_forever(*, work: list[Job], stop: threading.Event) -> None:
+    """Each job when it is due, until `stop` is set; a failing pass is logged and retried."""
     while not stop.is_set():
-        try:
-            run_once(sessions=sessions, now=clock())
-        except OperationalError as error:
-            log.warning("worker pass failed, retrying: %s", type(error.orig).__name__)
-        except Exception:
-            log.exception("worker pass failed")
-        stop.wait(interval)
+        for job in work:
+            if time.monotonic() >= job.due:
+                busy = _run_safely(job)
+                # A job that found work goes again at once: there may be more behind it.
+                job.due = time.monotonic() + (0.0 if busy else job.interval)
+        stop.wait(max(0.0, min(job.due for job in work) - time.monotonic()))
+
+
+def _run_safely(job: Job) -> bool:
+    """Run the job; whether it found work (a count above zero)."""
+    try:
+        done = job.run()
+    except OperationalError as error:
+        log.warning("%s pass failed, retrying: %s", job.name, type(error.orig).__name__)
+        return False
+    except Exception:
+        log.exception("%s pass failed", job.name)
+        return False
+    return isinstance(done, int) and done > 0
 
 
 def start_thread(
-    *, sessions: sessionmaker[Session], interval: float
+    *, sessions: sessionmaker[Session], settings: Settings
 ) -> tuple[threading.Thread, threading.Event]:
     """The loop in a daemon thread, for `serve` on the embedded default."""
     stop = threading.Event()
     thread = threading.Thread(
         target=run_forever,
-        kwargs={"sessions": sessions, "interval": interval, "stop": stop},
+        kwargs={"work": jobs(sessions=sessions, settings=settings), "stop": stop},
         name="aiguilleur-worker",
         daemon=True,
     )

@@ -45,7 +45,7 @@ def test_a_repeat_answers_200_with_the_first_result_and_changes_nothing(
     assert repeat.json() == first.json()
     assert db.count(Mention) == 1
     assert db.count(Ticket) == 1
-    assert db.count(OutboxEvent) == 1
+    assert db.count(OutboxEvent) == 2  # ticket.created and mention.routed, once
 
 
 def test_the_same_external_id_from_another_source_is_another_post(
@@ -63,8 +63,7 @@ def test_the_same_external_id_from_another_source_is_another_post(
 def test_ticket_creation_writes_its_outbox_event(client: TestClient, db: Db) -> None:
     body = client.post("/v1/mentions", json=mention("1", PROBLEM_EN)).json()
 
-    event = db.one(select(OutboxEvent))
-    assert event.type == "ticket.created"
+    event = db.one(select(OutboxEvent).where(OutboxEvent.type == "ticket.created"))
     assert event.subject_id == str(body["routing"]["ticket_id"])
     assert event.payload["data"]["ticket"]["team"] == "customer-service"
     assert event.payload["id"] == event.id
@@ -138,11 +137,18 @@ def test_a_follow_up_in_the_conversation_joins_the_open_ticket(client: TestClien
     }
     kinds = db.scalars(select(TicketEvent.kind).order_by(TicketEvent.id))
     assert kinds == ["created", "mention_added", "created"]
-    assert [e.type for e in db.scalars(select(OutboxEvent).order_by(OutboxEvent.occurred_at))] == [
+    tickets = select(OutboxEvent).where(OutboxEvent.type.like("ticket.%"))
+    assert [e.type for e in db.scalars(tickets.order_by(OutboxEvent.occurred_at))] == [
         "ticket.created",
         "ticket.updated",
         "ticket.created",
     ]
+    routed = db.scalars(select(OutboxEvent).where(OutboxEvent.type == "mention.routed"))
+    assert len(routed) == 3
+    assert {r.payload["data"]["routing"]["ticket_id"] for r in routed} == {
+        first["routing"]["ticket_id"],
+        elsewhere["routing"]["ticket_id"],
+    }
 
 
 def test_a_reply_without_conversation_id_follows_its_parent(client: TestClient) -> None:

@@ -1,0 +1,1 @@
+"""Tests of the delivery domain: SSRF checks and the pinned webhook sender."""
