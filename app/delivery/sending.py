@@ -47,15 +47,15 @@ def run(
     # One transaction for the batch's outcomes: if it fails, the leases run out and the
     # deliveries are sent again (at least once, with the same webhook-id).
     with sessions() as session, session.begin():
-        for delivery, outcome in zip(claimed, outcomes, strict=True):
-            service.record(
-                session=session,
-                claimed=delivery,
-                outcome=outcome,
-                now=clock(),
-                jitter=rng.uniform(0.8, 1.2),
-                disable_after=timedelta(hours=settings.webhook_disable_after_hours),
-            )
+        service.record_all(
+            session=session,
+            results=[
+                (delivery, outcome, rng.uniform(0.8, 1.2))
+                for delivery, outcome in zip(claimed, outcomes, strict=True)
+            ],
+            now=clock(),
+            disable_after=timedelta(hours=settings.webhook_disable_after_hours),
+        )
     return len(claimed)
 
 

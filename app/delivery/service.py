@@ -200,13 +200,74 @@ def record(
 ) -> Delivery | None:
     """Store the attempt and what follows from it; None if the claim was lost meanwhile (its
     lease ran out and another worker took the delivery: that worker's outcome counts)."""
-    delivery = session.scalars(
+    [recorded] = record_all(
+        session=session,
+        results=[(claimed, outcome, jitter)],
+        now=now,
+        disable_after=disable_after,
+    )
+    return recorded
+
+
+def record_all(
+    *,
+    session: Session,
+    results: Sequence[tuple[Claimed, Outcome, float]],
+    now: datetime,
+    disable_after: timedelta,
+) -> list[Delivery | None]:
+    """`record` for a batch of (claim, outcome, jitter), with one read of the rows it changes."""
+    held = _still_held(session=session, claims=[claimed for claimed, _, _ in results])
+    endpoints = {
+        e.id: e
+        for e in session.scalars(
+            select(WebhookEndpoint).where(
+                WebhookEndpoint.id.in_({d.endpoint_id for d in held.values()})
+            )
+        )
+    }
+    recorded: list[Delivery | None] = []
+    for claimed, outcome, jitter in results:
+        delivery = held.get(claimed.delivery_id)
+        if delivery is not None:
+            _apply(
+                session, delivery, endpoints[delivery.endpoint_id], claimed, outcome, now, jitter
+            )
+            if not outcome.delivered:
+                _watch_endpoint(
+                    session=session,
+                    endpoint=endpoints[delivery.endpoint_id],
+                    outcome=outcome,
+                    now=now,
+                    after=disable_after,
+                )
+        recorded.append(delivery)
+    return recorded
+
+
+def _still_held(*, session: Session, claims: Sequence[Claimed]) -> dict[int, Delivery]:
+    """The claimed deliveries whose claim is still this worker's, locked until commit."""
+    tokens = {claimed.delivery_id: claimed.token for claimed in claims}
+    rows = session.scalars(
         select(Delivery)
-        .where(Delivery.id == claimed.delivery_id, Delivery.claim_token == claimed.token)
+        .where(Delivery.id.in_(tokens))
+        .order_by(Delivery.id)
         .with_for_update()
-    ).first()
-    if delivery is None:
-        return None
+        .execution_options(populate_existing=True)
+    )
+    return {d.id: d for d in rows if d.claim_token is not None and d.claim_token == tokens[d.id]}
+
+
+def _apply(
+    session: Session,
+    delivery: Delivery,
+    endpoint: WebhookEndpoint,
+    claimed: Claimed,
+    outcome: Outcome,
+    now: datetime,
+    jitter: float,
+) -> None:
+    error = outcome.error[:500] if outcome.error else None
     session.add(
         DeliveryAttempt(
             delivery_id=delivery.id,
@@ -214,22 +275,17 @@ def record(
             at=now,
             status_code=outcome.status,
             duration_ms=outcome.duration_ms,
-            error=outcome.error[:500] if outcome.error else None,
+            error=error,
             response_body=outcome.body,
         )
     )
     delivery.claim_token, delivery.lease_expires_at = None, None
-    delivery.last_status, delivery.last_error = outcome.status, outcome.error
-    endpoint = session.get_one(WebhookEndpoint, delivery.endpoint_id)
+    delivery.last_status, delivery.last_error = outcome.status, error
     if outcome.delivered:
         delivery.state, delivery.delivered_at = DeliveryState.DELIVERED, now
         endpoint.failing_since = None
-        return delivery
-    _failed_attempt(session=session, delivery=delivery, outcome=outcome, now=now, jitter=jitter)
-    _watch_endpoint(
-        session=session, endpoint=endpoint, outcome=outcome, now=now, after=disable_after
-    )
-    return delivery
+    else:
+        _failed_attempt(session=session, delivery=delivery, outcome=outcome, now=now, jitter=jitter)
 
 
 def _failed_attempt(
