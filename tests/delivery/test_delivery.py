@@ -6,6 +6,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -395,3 +396,51 @@ def test_an_unknown_inbound_source_is_a_404(hooks: TestClient) -> None:
     body = inbound_body()
 
     assert hooks.post("/v1/webhooks/nobody", content=body, headers=signed(body)).status_code == 404
+
+
+def test_an_endpoint_failing_for_days_is_disabled(
+    hooks: TestClient, receiver: Receiver, engine: Engine, hook_settings: Settings, db: Db
+) -> None:
+    register(hooks, receiver.url, event_types=["ticket.created"])
+    receiver.default = Behaviour(status=503)
+    start = utcnow()
+    hooks.post("/v1/mentions", json=mention("1", DELAY_EN))
+    deliver(engine, hook_settings, at(start))  # the first failure starts the clock
+    hooks.post("/v1/mentions", json=mention("2", DELAY_EN, author={"handle": "b"}))
+    deliver(engine, hook_settings, at(start + timedelta(hours=119)))
+    assert hooks.get("/v1/teams/customer-service/webhooks").json()[0]["enabled"] is True
+
+    deliver(engine, hook_settings, at(start + timedelta(hours=121)))
+
+    [endpoint] = hooks.get("/v1/teams/customer-service/webhooks").json()
+    assert endpoint["enabled"] is False
+    assert endpoint["disabled_reason"].startswith("every attempt failed since")
+    [disabled] = db.scalars(select(OutboxEvent).where(OutboxEvent.type == "webhook.disabled"))
+    assert disabled.payload["data"]["endpoint_id"] == endpoint["id"]
+
+
+def test_concurrent_claims_never_hand_a_delivery_to_two_workers(
+    hooks: TestClient, engine: Engine
+) -> None:
+    register(hooks, "https://crm.example.com/hooks")
+    for i in range(100):
+        hooks.post("/v1/mentions", json=mention(str(i), DELAY_EN, author={"handle": f"r{i}"}))
+    sessions = make_sessionmaker(engine)
+    now = utcnow()
+    with sessions() as session, session.begin():
+        service.dispatch(session=session, now=now, limit=1_000)
+
+    def claim_all(_: int) -> list[int]:
+        mine: list[int] = []
+        while True:
+            with sessions() as session, session.begin():
+                batch = service.claim(session=session, now=now, limit=7, lease=timedelta(minutes=5))
+            if not batch:
+                return mine
+            mine += [claimed.delivery_id for claimed in batch]
+
+    with ThreadPoolExecutor(4) as pool:
+        per_worker = list(pool.map(claim_all, range(4)))
+
+    everything = [d for claimed in per_worker for d in claimed]
+    assert len(everything) == len(set(everything)) == 200  # ticket.created + mention.routed
