@@ -20,6 +20,7 @@ from app.ingest.schemas import MentionBatchIn
 from app.ingest.service import Ingested
 
 TOLERANCE_SECONDS = 300
+MAX_WEBHOOK_ID = 100  # the column's width
 
 
 class ReplayedWebhook(Conflict):
@@ -65,6 +66,8 @@ def ingest_once(
     batch: MentionBatchIn,
 ) -> list[Ingested]:
     """Record the webhook id and ingest its mentions; a repeated id is a 409, nothing stored."""
+    if len(webhook_id) > MAX_WEBHOOK_ID:
+        raise InvalidInput(f"webhook-id is longer than {MAX_WEBHOOK_ID} characters")
     wrong = [i for i, m in enumerate(batch.mentions) if m.source != source]
     if wrong:
         raise InvalidInput(f"mentions of another source than {source!r}", details=wrong)

@@ -40,8 +40,8 @@ def create_endpoint(
     team: TeamSlug, body: EndpointCreate, request: Request, session: SessionDep, caller: Caller
 ) -> EndpointCreated:
     """Register a URL for the team's events; the answer holds the signing secret, once."""
+    _check_url(body.url, request)  # before the database: on SQLite, DNS under the write lock
     team_row = teams.visible(session=session, slug=team, teams=caller.teams)
-    _check_url(body.url, request)
     endpoint, secret = service.create_endpoint(
         session=session,
         team=team_row,
@@ -71,9 +71,10 @@ def update_endpoint(
     caller: Caller,
 ) -> EndpointRead:
     """Change the URL, the event types, or enable/disable the endpoint."""
+    if body.url is not None:
+        _check_url(body.url, request)  # before the database, as at creation
     endpoint = _endpoint(session=session, team=team, endpoint_id=endpoint_id, caller=caller)
     if body.url is not None:
-        _check_url(body.url, request)
         endpoint.url = body.url
     if body.event_types is not None:
         endpoint.event_types = sorted(set(body.event_types))

@@ -1,9 +1,9 @@
 """Webhook endpoints and deliveries: register, dispatch events, claim due deliveries, record
-what each attempt gave. Sending itself (no transaction open) is in `app.delivery.worker`."""
+what each attempt gave. Sending itself (no transaction open) is in `app.delivery.sending`."""
 
 import secrets as random_tokens
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -79,8 +79,9 @@ def get_endpoint(*, session: Session, team: Team, endpoint_id: int) -> WebhookEn
 
 
 def dispatch(*, session: Session, now: datetime, limit: int) -> int:
-    """Make the deliveries of events not yet dispatched: one per enabled endpoint of the event's
-    team that takes its type. Events are claimed, so two workers never dispatch one twice."""
+    """Make the deliveries of events not yet dispatched: one per endpoint of the event's team
+    that takes its type. A disabled endpoint's deliveries wait until it is enabled again. Events
+    are claimed, so two workers never dispatch one twice."""
     query = (
         select(OutboxEvent)
         .where(OutboxEvent.dispatched_at.is_(None))
@@ -89,7 +90,7 @@ def dispatch(*, session: Session, now: datetime, limit: int) -> int:
         .with_for_update(skip_locked=True)
     )
     events = session.scalars(query).all()
-    endpoints = _enabled_endpoints(session=session, team_ids={e.team_id for e in events})
+    endpoints = _team_endpoints(session=session, team_ids={e.team_id for e in events})
     for event in events:
         for endpoint in endpoints.get(event.team_id, []):
             if not endpoint.event_types or event.type in endpoint.event_types:
@@ -98,12 +99,10 @@ def dispatch(*, session: Session, now: datetime, limit: int) -> int:
     return len(events)
 
 
-def _enabled_endpoints(
+def _team_endpoints(
     *, session: Session, team_ids: set[int | None]
 ) -> dict[int | None, list[WebhookEndpoint]]:
-    query = select(WebhookEndpoint).where(
-        WebhookEndpoint.enabled, WebhookEndpoint.team_id.in_([t for t in team_ids if t])
-    )
+    query = select(WebhookEndpoint).where(WebhookEndpoint.team_id.in_([t for t in team_ids if t]))
     found: dict[int | None, list[WebhookEndpoint]] = {}
     for endpoint in session.scalars(query):
         found.setdefault(endpoint.team_id, []).append(endpoint)
@@ -131,7 +130,7 @@ class Claimed:
     event_id: str
     payload: dict[str, Any]
     url: str
-    secrets: list[str]
+    secrets: list[str] = field(repr=False)
 
 
 def claim(*, session: Session, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
@@ -155,6 +154,10 @@ def claim(*, session: Session, now: datetime, limit: int, lease: timedelta) -> l
     )
     claimed = []
     for delivery, endpoint, event in session.execute(query).tuples():
+        if delivery.attempts > len(RETRY_SCHEDULE):  # its workers died on every attempt
+            delivery.state, delivery.claim_token = DeliveryState.FAILED, None
+            delivery.last_error = "no attempt was recorded: every worker sending it stopped"
+            continue
         token = random_tokens.token_hex(16)
         delivery.state = DeliveryState.SENDING
         delivery.claim_token = token
@@ -218,12 +221,15 @@ def record_all(
 ) -> list[Delivery | None]:
     """`record` for a batch of (claim, outcome, jitter), with one read of the rows it changes."""
     held = _still_held(session=session, claims=[claimed for claimed, _, _ in results])
+    # Locked in id order, so that two workers recording at once cannot deadlock on them.
     endpoints = {
         e.id: e
         for e in session.scalars(
-            select(WebhookEndpoint).where(
-                WebhookEndpoint.id.in_({d.endpoint_id for d in held.values()})
-            )
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.id.in_({d.endpoint_id for d in held.values()}))
+            .order_by(WebhookEndpoint.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
     }
     recorded: list[Delivery | None] = []
@@ -267,7 +273,9 @@ def _apply(
     now: datetime,
     jitter: float,
 ) -> None:
-    error = outcome.error[:500] if outcome.error else None
+    # PostgreSQL text cannot hold NUL, and a CRM's answer may: one odd byte must not lose it.
+    error = outcome.error.replace("\0", "")[:500] if outcome.error else None
+    body = outcome.body.replace("\0", "") if outcome.body else outcome.body
     session.add(
         DeliveryAttempt(
             delivery_id=delivery.id,
@@ -276,7 +284,7 @@ def _apply(
             status_code=outcome.status,
             duration_ms=outcome.duration_ms,
             error=error,
-            response_body=outcome.body,
+            response_body=body,
         )
     )
     delivery.claim_token, delivery.lease_expires_at = None, None

@@ -141,6 +141,9 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_outbox_events_dispatched_at"), ["dispatched_at"], unique=False
         )
+    # Events from before webhooks existed have nobody to go to: mark them dispatched, so that an
+    # endpoint registered later does not receive months of history.
+    op.execute("UPDATE outbox_events SET dispatched_at = occurred_at")
 
 
 def downgrade() -> None:

@@ -444,3 +444,83 @@ def test_concurrent_claims_never_hand_a_delivery_to_two_workers(
 
     everything = [d for claimed in per_worker for d in claimed]
     assert len(everything) == len(set(everything)) == 200  # ticket.created + mention.routed
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Behaviour(status=503, headers={"Retry-After": "99999999999999"}),
+        Behaviour(status=500, body=b"oops\x00binary"),
+    ],
+)
+def test_an_odd_answer_is_recorded_and_spoils_nothing_else(
+    hooks: TestClient,
+    receiver: Receiver,
+    engine: Engine,
+    hook_settings: Settings,
+    db: Db,
+    answer: Behaviour,
+) -> None:
+    register(hooks, receiver.url)  # two events: ticket.created and mention.routed
+    hooks.post("/v1/mentions", json=mention("1", DELAY_EN))
+    receiver.script = [answer]
+
+    assert deliver(engine, hook_settings) == 2
+
+    states = sorted(d.state for d in db.scalars(select(Delivery)))
+    assert states == ["delivered", "pending"]
+    assert len(db.scalars(select(DeliveryAttempt))) == 2
+
+
+def test_events_wait_for_a_disabled_endpoint(
+    hooks: TestClient, receiver: Receiver, engine: Engine, hook_settings: Settings
+) -> None:
+    created = register(hooks, receiver.url, event_types=["ticket.created"])
+    base = f"/v1/teams/customer-service/webhooks/{created['id']}"
+    hooks.patch(base, json={"enabled": False})
+    hooks.post("/v1/mentions", json=mention("1", DELAY_EN))
+
+    assert deliver(engine, hook_settings) == 0
+    hooks.patch(base, json={"enabled": True})
+    assert deliver(engine, hook_settings) == 1
+
+    assert [json.loads(r.body)["type"] for r in receiver.received] == ["ticket.created"]
+
+
+def test_a_pass_claims_what_it_can_send_within_half_a_lease(hook_settings: Settings) -> None:
+    slow = hook_settings.model_copy(
+        update={"delivery_lease_seconds": 60, "webhook_timeout_seconds": 15}
+    )
+
+    assert sending.claim_size(slow) == 16  # 8 at once, 2 rounds of 15 s in 30 s
+    assert sending.claim_size(slow.model_copy(update={"webhook_timeout_seconds": 45})) == 8
+
+
+def test_a_webhook_id_too_long_is_a_422(hooks: TestClient) -> None:
+    body = inbound_body()
+
+    response = hooks.post(
+        "/v1/webhooks/crm", content=body, headers=signed(body, message_id="m" * 101)
+    )
+
+    assert response.status_code == 422
+
+
+def test_another_team_s_deliveries_cannot_be_replayed_or_rotated(
+    hooks: TestClient,
+    receiver: Receiver,
+    engine: Engine,
+    hook_settings: Settings,
+    make_key: KeyMaker,
+) -> None:
+    created = register(hooks, receiver.url, event_types=["ticket.created"])
+    hooks.post("/v1/mentions", json=mention("1", DELAY_EN))
+    deliver(engine, hook_settings)
+    base = f"/v1/teams/customer-service/webhooks/{created['id']}"
+    [delivery] = hooks.get(f"{base}/deliveries").json()
+    other = make_key("queue:communications")
+
+    assert hooks.post(f"/v1/deliveries/{delivery['id']}/replay", headers=other).status_code == 404
+    assert hooks.post(f"{base}/rotate-secret", headers=other).status_code == 404
+    assert hooks.post(f"{base}/replay-failed", headers=other).status_code == 404
+    assert hooks.get(f"{base}/deliveries", headers=other).status_code == 404
