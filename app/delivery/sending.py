@@ -1,5 +1,5 @@
 """The delivery job: dispatch new events, claim due deliveries, send them (no transaction open
-while a CRM answers), and record each outcome in a transaction of its own."""
+while a CRM answers), and record the outcomes together."""
 
 import json
 import logging
