@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGED_MODEL_PATH = Path(__file__).parent / "classify" / "model"
@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     delivery_lease_seconds: float = Field(default=60.0, gt=0, le=3_600)
     # Inbound signed webhooks: source name -> Standard Webhooks secret ("whsec_...").
     inbound_webhook_secrets: dict[str, str] = Field(default_factory=dict, repr=False)
+    # X (Twitter): the app's consumer secret signs Account Activity webhooks. Never logged.
+    x_consumer_secret: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @field_validator("inbound_webhook_secrets")

@@ -138,3 +138,8 @@ def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
         return await then()
 
     return receive
+
+
+async def raw_body(request: Request) -> bytes:
+    """The body exactly as sent: the signature covers these bytes."""
+    return await request.body()

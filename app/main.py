@@ -25,6 +25,7 @@ from app.teams.router import router as teams_router
 from app.tickets.router import queues as queues_router
 from app.tickets.router import router as tickets_router
 from app.worker import service as worker
+from app.x.router import router as x_router
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ def create_app(
         routing_router,
         teams_router,
         tickets_router,
+        x_router,
     )
     for router in routers:
         app.include_router(router)

@@ -23,6 +23,7 @@ from app.delivery.schemas import (
 )
 from app.errors import InvalidInput, NotFound
 from app.fields import MAX_ROW_ID
+from app.http import raw_body
 from app.ingest import service as ingest_service
 from app.ingest.schemas import BatchRead
 from app.teams import service as teams
@@ -148,11 +149,6 @@ def replay(delivery_id: RowId, session: SessionDep, caller: Caller) -> DeliveryR
     read = _delivery_read(delivery, [])
     session.commit()
     return read
-
-
-async def raw_body(request: Request) -> bytes:
-    """The body exactly as sent: the signature covers these bytes."""
-    return await request.body()
 
 
 @router.post("/v1/webhooks/{source}")
