@@ -1,12 +1,13 @@
 """Engine, sessions and the declarative base shared by every domain's tables."""
 
+import enum
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from fastapi import Request
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, Enum, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -54,6 +55,13 @@ class Base(DeclarativeBase):
         list[str]: JSONType,
         list[Any]: JSONType,
     }
+
+
+def text_enum(values: type[enum.StrEnum]) -> Enum:
+    """A string enum stored as its values in a VARCHAR(16): portable, no database enum type."""
+    return Enum(
+        values, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+    )
 
 
 def utcnow() -> datetime:

@@ -3,10 +3,10 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, String
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, utcnow
+from app.db import Base, text_enum, utcnow
 
 
 class AccountKind(enum.StrEnum):
@@ -19,14 +19,7 @@ class Account(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     handle: Mapped[str] = mapped_column(String(64), unique=True)
-    kind: Mapped[AccountKind] = mapped_column(
-        Enum(
-            AccountKind,
-            native_enum=False,
-            length=16,
-            values_callable=lambda e: [m.value for m in e],
-        )
-    )
+    kind: Mapped[AccountKind] = mapped_column(text_enum(AccountKind))
     display_name: Mapped[str] = mapped_column(String(200))
     x_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

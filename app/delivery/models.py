@@ -4,10 +4,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, utcnow
+from app.db import Base, text_enum, utcnow
 
 
 class WebhookEndpoint(Base):
@@ -50,13 +50,7 @@ class Delivery(Base):
     event_id: Mapped[str] = mapped_column(ForeignKey("outbox_events.id"))
     endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
     state: Mapped[DeliveryState] = mapped_column(
-        Enum(
-            DeliveryState,
-            native_enum=False,
-            length=16,
-            values_callable=lambda e: [m.value for m in e],
-        ),
-        default=DeliveryState.PENDING,
+        text_enum(DeliveryState), default=DeliveryState.PENDING
     )
     occurred_at: Mapped[datetime]  # the event's time: deliveries go out in this order
     attempts: Mapped[int] = mapped_column(Integer, default=0)

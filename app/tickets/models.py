@@ -4,10 +4,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, utcnow
+from app.db import Base, text_enum, utcnow
 
 
 class TicketState(enum.StrEnum):
@@ -15,12 +15,6 @@ class TicketState(enum.StrEnum):
     ASSIGNED = "assigned"
     WAITING = "waiting"
     RESOLVED = "resolved"
-
-
-def _state_enum() -> Enum:
-    return Enum(
-        TicketState, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
-    )
 
 
 class Ticket(Base):
@@ -40,7 +34,7 @@ class Ticket(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
     conversation_key: Mapped[str] = mapped_column(String(240))
-    state: Mapped[TicketState] = mapped_column(_state_enum(), default=TicketState.OPEN)
+    state: Mapped[TicketState] = mapped_column(text_enum(TicketState), default=TicketState.OPEN)
     priority: Mapped[str] = mapped_column(String(2))
     label: Mapped[str] = mapped_column(String(32))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
