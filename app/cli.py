@@ -10,12 +10,14 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.access import commands as access_commands
+from app.accounts import commands as accounts_commands
 from app.classify import commands as classify_commands
 from app.config import Settings, get_settings
 from app.db import in_transaction
 from app.errors import AppError
 from app.routing import commands as routing_commands
 from app.worker import commands as worker_commands
+from app.x import commands as x_commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,7 +83,14 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("file", type=Path)
     apply.set_defaults(handler=_config_apply)
 
-    for domain in (access_commands, routing_commands, worker_commands, classify_commands):
+    for domain in (
+        access_commands,
+        accounts_commands,
+        routing_commands,
+        worker_commands,
+        classify_commands,
+        x_commands,
+    ):
         domain.add_commands(commands)
 
     commands.add_parser("train", help="train the classifier (see `aiguilleur train -h`)")

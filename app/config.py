@@ -1,5 +1,6 @@
 """The one place that reads the environment: every setting, with its default."""
 
+import os
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -49,8 +50,27 @@ class Settings(BaseSettings):
     delivery_lease_seconds: float = Field(default=60.0, gt=0, le=3_600)
     # Inbound signed webhooks: source name -> Standard Webhooks secret ("whsec_...").
     inbound_webhook_secrets: dict[str, str] = Field(default_factory=dict, repr=False)
-    # X (Twitter): the app's consumer secret signs Account Activity webhooks. Never logged.
+    # X (Twitter). Credentials are never stored in the database, logged or returned; they may
+    # come from files in AIGUILLEUR_SECRETS_DIR (one file per setting, named like its variable).
+    # The consumer secret signs Account Activity webhooks; with the consumer key and the access
+    # token of the account that answers, it signs replies (OAuth 1.0a user context).
+    x_consumer_key: SecretStr | None = None
     x_consumer_secret: SecretStr | None = None
+    x_access_token: SecretStr | None = None
+    x_access_token_secret: SecretStr | None = None
+    # The app's bearer token reads mentions, search and the filtered stream.
+    x_bearer_token: SecretStr | None = None
+    # X's API address: another one for a gateway or proxy in front of it, or a local test server.
+    x_api_url: str = "https://api.twitter.com"
+    x_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Each watched account's mentions (and search terms) are read this often, unless the account
+    # says otherwise; a new account's first read goes this far back.
+    x_poll_interval_seconds: int = Field(default=60, ge=1, le=86_400)
+    x_initial_lookback_minutes: int = Field(default=60, ge=0, le=10_080)
+    # A worker holds an account's poll, or a reply it sends, this long; past it another takes it.
+    x_lease_seconds: float = Field(default=120.0, gt=0, le=3_600)
+    # A reply failing on X's side (5xx, network) is retried this many times in all, with backoff.
+    x_reply_max_attempts: int = Field(default=6, ge=1, le=50)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @field_validator("inbound_webhook_secrets")
@@ -75,6 +95,22 @@ class Settings(BaseSettings):
         return timedelta(hours=self.reopen_window_hours)
 
     @property
+    def x_reads(self) -> bool:
+        """Whether X can be read (the pollers): the bearer token is set."""
+        return self.x_bearer_token is not None
+
+    @property
+    def x_writes(self) -> bool:
+        """Whether replies can be sent on X: the four user-context credentials are set."""
+        credentials = (
+            self.x_consumer_key,
+            self.x_consumer_secret,
+            self.x_access_token,
+            self.x_access_token_secret,
+        )
+        return all(c is not None for c in credentials)
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -82,4 +118,5 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
-    return Settings()
+    secrets_dir = os.environ.get("AIGUILLEUR_SECRETS_DIR")
+    return Settings(_secrets_dir=secrets_dir) if secrets_dir else Settings()

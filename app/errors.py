@@ -69,6 +69,13 @@ class NoRoutingTable(AppError):
     code = "no_routing_table"
 
 
+class NotConfigured(AppError):
+    """A capability whose settings are missing (X credentials, say)."""
+
+    status_code = 503
+    code = "not_configured"
+
+
 class InvalidConfiguration(AppError):
     status_code = 422
     code = "invalid_configuration"

@@ -26,6 +26,7 @@ from app.tickets.router import queues as queues_router
 from app.tickets.router import router as tickets_router
 from app.worker import service as worker
 from app.x.router import router as x_router
+from app.x.router import ticket_replies as x_replies_router
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,9 @@ def create_app(
             in_process = settings.is_sqlite and with_worker
         if in_process:
             background.append(
-                worker.start_thread(sessions=app.state.sessionmaker, settings=settings)
+                worker.start_thread(
+                    sessions=app.state.sessionmaker, settings=settings, models=app.state
+                )
             )
         try:
             yield
@@ -89,6 +92,7 @@ def create_app(
         teams_router,
         tickets_router,
         x_router,
+        x_replies_router,
     )
     for router in routers:
         app.include_router(router)

@@ -11,3 +11,4 @@ def import_all() -> None:
     from app.routing import models as routing  # noqa: F401
     from app.teams import models as teams  # noqa: F401
     from app.tickets import models as tickets  # noqa: F401
+    from app.x import models as x  # noqa: F401

@@ -32,6 +32,8 @@ TABLES = {
     "model_activations",
     "label_corrections",
     "webhook_endpoints",
+    "x_checkpoints",
+    "x_replies",
     "deliveries",
     "delivery_attempts",
     "inbound_webhooks",

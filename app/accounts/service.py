@@ -7,8 +7,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Account
-from app.accounts.schemas import AccountCreate, normalise_handle
-from app.errors import Conflict, UnknownAccount
+from app.accounts.schemas import AccountCreate, AccountUpdate, normalise_handle
+from app.errors import Conflict, InvalidInput, NotFound, UnknownAccount
 
 
 def list_accounts(*, session: Session) -> Sequence[Account]:
@@ -62,9 +62,33 @@ def upsert(*, session: Session, account_in: AccountCreate) -> Account:
             raise Conflict(
                 "another account has this X user id", details={"x_user_id": account_in.x_user_id}
             )
-    account.kind = account_in.kind
-    account.display_name = account_in.display_name
-    account.x_user_id = account_in.x_user_id
+    for field, value in account_in.model_dump(exclude={"handle"}).items():
+        setattr(account, field, value)
+    session.flush()
+    return account
+
+
+def update(*, session: Session, handle: str, change: AccountUpdate) -> Account:
+    """Change the fields given; a kind or display name cannot be cleared."""
+    account = session.scalars(
+        select(Account).where(Account.handle == normalise_handle(handle)).with_for_update()
+    ).first()
+    if account is None:
+        raise NotFound(f"@{handle} is not a watched account", details={"account": handle})
+    fields = change.model_dump(exclude_unset=True)
+    for required in ("kind", "display_name"):
+        if required in fields and fields[required] is None:
+            raise InvalidInput(f"{required} cannot be null", details={"field": required})
+    if fields.get("x_user_id"):
+        holder = _by_x_user_id(session=session, x_user_id=fields["x_user_id"])
+        if holder is not None and holder.id != account.id:
+            raise Conflict(
+                "another account has this X user id", details={"x_user_id": fields["x_user_id"]}
+            )
+    if "search_terms" in fields and fields["search_terms"] is None:
+        fields["search_terms"] = []
+    for field, value in fields.items():
+        setattr(account, field, value)
     session.flush()
     return account
 

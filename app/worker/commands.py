@@ -4,10 +4,16 @@ import argparse
 import signal
 import threading
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.classify import serving
+from app.classify.service import Classifier
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker, utcnow
 from app.delivery import sending
 from app.worker import service as worker
+from app.x import polling
+from app.x import sending as x_sending
 
 
 def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -18,22 +24,62 @@ def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]"
     parser.set_defaults(handler=run)
 
 
+class Serving:
+    """The classifier this worker ingests X's posts with: the active model version, followed."""
+
+    def __init__(self, classifier: Classifier) -> None:
+        self.classifier = classifier
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings)
     sessions = make_sessionmaker(engine)
+    stop = threading.Event()
     try:
+        models = _models(sessions=sessions, settings=settings, stop=stop)
         if args.once:
-            sent = sending.run(sessions=sessions, settings=settings)
-            swept = worker.sweep_sla(sessions=sessions, now=utcnow())
-            print(
-                f"{sent} deliveries attempted; {swept.warnings} warnings, {swept.breaches} "
-                f"breaches, {swept.leases_released} leases released"
-            )
-            return 0
-        stop = threading.Event()
+            return _once(sessions=sessions, settings=settings, models=models)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        worker.run_forever(work=worker.jobs(sessions=sessions, settings=settings), stop=stop)
+        work = worker.jobs(sessions=sessions, settings=settings, models=models)
+        worker.run_forever(work=work, stop=stop)
         return 0
     finally:
+        stop.set()
         engine.dispose()
+
+
+def _models(
+    *, sessions: sessionmaker[Session], settings: Settings, stop: threading.Event
+) -> Serving | None:
+    """Only the X pollers ingest in a worker: without them no model is loaded (memory)."""
+    return following(sessions=sessions, settings=settings, stop=stop) if settings.x_reads else None
+
+
+def following(
+    *, sessions: sessionmaker[Session], settings: Settings, stop: threading.Event
+) -> Serving:
+    """The active model, and a thread that swaps it when another version is activated."""
+    models = Serving(serving.at_start(sessions=sessions, settings=settings, given=None))
+    thread = threading.Thread(
+        target=serving.follow_active,
+        kwargs={"state": models, "sessions": sessions, "settings": settings, "stop": stop},
+        name="aiguilleur-model",
+        daemon=True,
+    )
+    thread.start()
+    return models
+
+
+def _once(*, sessions: sessionmaker[Session], settings: Settings, models: Serving | None) -> int:
+    """Each job once, in order: X's posts in, deliveries and replies out, SLA timers."""
+    pages = polling.run(sessions=sessions, settings=settings, models=models) if models else 0
+    sent = sending.run(sessions=sessions, settings=settings)
+    answered = x_sending.run(sessions=sessions, settings=settings) if settings.x_writes else 0
+    swept = worker.sweep_sla(sessions=sessions, now=utcnow())
+    print(
+        f"{pages} pages read from X; {sent} deliveries attempted; {answered} replies attempted; "
+        f"{swept.warnings} warnings, {swept.breaches} breaches, "
+        f"{swept.leases_released} leases released"
+    )
+    return 0

@@ -18,9 +18,12 @@ from app.config import Settings
 from app.db import utcnow
 from app.delivery import sending
 from app.tickets import workflow
+from app.x import polling
+from app.x import sending as x_sending
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+X_REPLIES_INTERVAL = 1.0  # seconds: an agent's answer should reach the customer at once
 
 
 def sweep_sla(*, sessions: sessionmaker[Session], now: datetime) -> workflow.Sweep:
@@ -46,9 +49,15 @@ class Job:
 
 
 def jobs(
-    *, sessions: sessionmaker[Session], settings: Settings, clock: Clock = utcnow
+    *,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Clock = utcnow,
+    models: polling.Models | None = None,
 ) -> list[Job]:
-    """Deliveries often (a CRM waits for its ticket), SLA timers every few seconds."""
+    """Deliveries often (a CRM waits for its ticket), SLA timers every few seconds; with X
+    credentials, replies every second and the X pollers (each account at its own interval).
+    The pollers ingest, so they need `models`, which holds the classifier served."""
     return [
         Job(
             "deliveries",
@@ -60,7 +69,37 @@ def jobs(
             settings.worker_interval_seconds,
             lambda: sweep_sla(sessions=sessions, now=clock()),
         ),
+        *x_jobs(sessions=sessions, settings=settings, clock=clock, models=models),
     ]
+
+
+def x_jobs(
+    *,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Clock,
+    models: polling.Models | None,
+) -> list[Job]:
+    work = []
+    if settings.x_reads and models is not None:
+        work.append(
+            Job(
+                "x-poll",
+                settings.worker_interval_seconds,
+                lambda: polling.run(
+                    sessions=sessions, settings=settings, models=models, clock=clock
+                ),
+            )
+        )
+    if settings.x_writes:
+        work.append(
+            Job(
+                "x-replies",
+                X_REPLIES_INTERVAL,
+                lambda: x_sending.run(sessions=sessions, settings=settings, clock=clock),
+            )
+        )
+    return work
 
 
 def run_forever(*, work: list[Job], stop: threading.Event) -> None:
@@ -88,13 +127,14 @@ def _run_safely(job: Job) -> bool:
 
 
 def start_thread(
-    *, sessions: sessionmaker[Session], settings: Settings
+    *, sessions: sessionmaker[Session], settings: Settings, models: polling.Models | None = None
 ) -> tuple[threading.Thread, threading.Event]:
     """The loop in a daemon thread, for `serve` on the embedded default."""
     stop = threading.Event()
+    work = jobs(sessions=sessions, settings=settings, models=models)
     thread = threading.Thread(
         target=run_forever,
-        kwargs={"work": jobs(sessions=sessions, settings=settings), "stop": stop},
+        kwargs={"work": work, "stop": stop},
         name="aiguilleur-worker",
         daemon=True,
     )
