@@ -5,8 +5,9 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGED_MODEL_PATH = Path(__file__).parent / "classify" / "model"
@@ -30,6 +31,10 @@ class Settings(BaseSettings):
     config_file: Path | None = None
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     max_batch_items: int = Field(default=1_000, gt=0)
+    # Single mentions posted concurrently are ingested together (group commit): at most this
+    # many per transaction, the first of them waiting at most this long for others to join.
+    ingest_group_max_items: int = Field(default=256, gt=0, le=1_000)
+    ingest_group_wait_ms: float = Field(default=1.0, ge=0, le=100)
     # A post in a conversation whose ticket was resolved less than this long ago reopens it;
     # a later one opens a new ticket.
     reopen_window_hours: float = Field(default=168, ge=0)
@@ -84,6 +89,22 @@ class Settings(BaseSettings):
             except ValueError as error:
                 raise ValueError(f"the secret of webhook source {source!r}: {error}") from error
         return secrets
+
+    @field_validator("x_api_url")
+    @classmethod
+    def _x_over_tls(cls, url: str) -> str:
+        """Credentials travel in every call: only over TLS, but to a local stand-in."""
+        parts = urlsplit(url)
+        local = parts.hostname in {"127.0.0.1", "localhost", "::1"}
+        if parts.scheme != "https" and not (parts.scheme == "http" and local):
+            raise ValueError("X's API address must be https:// (http:// only on loopback)")
+        return url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_call(self) -> "Settings":
+        if self.x_lease_seconds <= self.x_timeout_seconds:
+            raise ValueError("x_lease_seconds must be longer than x_timeout_seconds")
+        return self
 
     @field_validator("log_level", mode="before")
     @classmethod

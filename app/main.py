@@ -19,6 +19,7 @@ from app.db import make_engine, make_sessionmaker
 from app.delivery import ssrf
 from app.delivery.router import router as delivery_router
 from app.http import BodySizeLimit, install_error_handlers
+from app.ingest import batcher
 from app.ingest.router import router as ingest_router
 from app.routing.router import router as routing_router
 from app.teams.router import router as teams_router
@@ -65,14 +66,17 @@ def create_app(
         if in_process is None:
             in_process = settings.is_sqlite and with_worker
         if in_process:
-            background.append(
-                worker.start_thread(
+            background.extend(
+                worker.start_threads(
                     sessions=app.state.sessionmaker, settings=settings, models=app.state
                 )
             )
+        app.state.batcher = batcher.for_app(app.state, settings)
+        app.state.batcher.start()
         try:
             yield
         finally:
+            await app.state.batcher.stop()
             for _, stop in background:
                 stop.set()
             for thread, _ in background:

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.accounts.models import AccountKind
 from app.fields import Text
@@ -23,15 +23,21 @@ Handle = Annotated[
 ]
 
 
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+# A word or phrase X's search looks for: printable, and nothing its query syntax would read
+# (quotes, parentheses, backslashes).
 SearchTerm = Annotated[
     str,
+    BeforeValidator(_strip),
     Field(
         min_length=2,
         max_length=60,
-        pattern=r'^[^"()\\]+$',
+        pattern=r'^[^"()\\\x00-\x1f\x7f]+$',
         examples=["TransNord", "Camille Durand"],
     ),
-    AfterValidator(str.strip),
 ]
 # X's recent search takes queries of up to 512 characters; the operators added take some.
 MAX_SEARCH_CHARS = 400

@@ -41,8 +41,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return _once(sessions=sessions, settings=settings, models=models)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        work = worker.jobs(sessions=sessions, settings=settings, models=models)
-        worker.run_forever(work=work, stop=stop)
+        x_work = worker.x_jobs(sessions=sessions, settings=settings, models=models)
+        if x_work:  # X's calls may wait: they must not hold up deliveries and SLA timers
+            x_loop = threading.Thread(
+                target=worker.run_forever, kwargs={"work": x_work, "stop": stop}, name="x"
+            )
+            x_loop.start()
+        worker.run_forever(work=worker.jobs(sessions=sessions, settings=settings), stop=stop)
+        if x_work:
+            x_loop.join()
         return 0
     finally:
         stop.set()

@@ -49,15 +49,9 @@ class Job:
 
 
 def jobs(
-    *,
-    sessions: sessionmaker[Session],
-    settings: Settings,
-    clock: Clock = utcnow,
-    models: polling.Models | None = None,
+    *, sessions: sessionmaker[Session], settings: Settings, clock: Clock = utcnow
 ) -> list[Job]:
-    """Deliveries often (a CRM waits for its ticket), SLA timers every few seconds; with X
-    credentials, replies every second and the X pollers (each account at its own interval).
-    The pollers ingest, so they need `models`, which holds the classifier served."""
+    """Deliveries often (a CRM waits for its ticket), SLA timers every few seconds."""
     return [
         Job(
             "deliveries",
@@ -69,7 +63,6 @@ def jobs(
             settings.worker_interval_seconds,
             lambda: sweep_sla(sessions=sessions, now=clock()),
         ),
-        *x_jobs(sessions=sessions, settings=settings, clock=clock, models=models),
     ]
 
 
@@ -77,9 +70,12 @@ def x_jobs(
     *,
     sessions: sessionmaker[Session],
     settings: Settings,
-    clock: Clock,
+    clock: Clock = utcnow,
     models: polling.Models | None,
 ) -> list[Job]:
+    """With X credentials: replies every second, and the pollers (each account at its own
+    interval). They wait on X, so they run in a loop of their own, beside the one of `jobs`.
+    The pollers ingest, so they need `models`, which holds the classifier served."""
     work = []
     if settings.x_reads and models is not None:
         work.append(
@@ -126,17 +122,22 @@ def _run_safely(job: Job) -> bool:
     return isinstance(done, int) and done > 0
 
 
-def start_thread(
+def start_threads(
     *, sessions: sessionmaker[Session], settings: Settings, models: polling.Models | None = None
-) -> tuple[threading.Thread, threading.Event]:
-    """The loop in a daemon thread, for `serve` on the embedded default."""
-    stop = threading.Event()
-    work = jobs(sessions=sessions, settings=settings, models=models)
-    thread = threading.Thread(
-        target=run_forever,
-        kwargs={"work": work, "stop": stop},
-        name="aiguilleur-worker",
-        daemon=True,
-    )
-    thread.start()
-    return thread, stop
+) -> list[tuple[threading.Thread, threading.Event]]:
+    """The loops in daemon threads, for `serve` on the embedded default: the main jobs, and
+    the X jobs if X is configured."""
+    loops = [
+        ("aiguilleur-worker", jobs(sessions=sessions, settings=settings)),
+        ("aiguilleur-x", x_jobs(sessions=sessions, settings=settings, models=models)),
+    ]
+    started = []
+    for name, work in loops:
+        if work:
+            stop = threading.Event()
+            thread = threading.Thread(
+                target=run_forever, kwargs={"work": work, "stop": stop}, name=name, daemon=True
+            )
+            thread.start()
+            started.append((thread, stop))
+    return started

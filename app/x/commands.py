@@ -16,6 +16,8 @@ from app.worker.commands import following
 from app.x import client as x_client
 from app.x import polling, service, stream
 
+USERS_PER_LOOKUP = 100  # X's most usernames in one lookup
+
 
 def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     x = commands.add_parser("x", help="X (Twitter): credentials, pollers, backfill, stream")
@@ -68,15 +70,19 @@ def _check_reader(settings: Settings, accounts: list[Account]) -> bool:
     if not settings.x_reads:
         print("read: not configured (AIGUILLEUR_X_BEARER_TOKEN)")
         return False
+    reader = x_client.reader(settings)
+    handles = [a.handle for a in accounts] or ["x"]
+    found: dict[str, str] = {}
     try:
-        answer = x_client.reader(settings).get_users(
-            usernames=[a.handle for a in accounts] or ["x"], user_fields=["username"]
-        )
+        for start in range(0, len(handles), USERS_PER_LOOKUP):
+            answer = reader.get_users(
+                usernames=handles[start : start + USERS_PER_LOOKUP], user_fields=["username"]
+            )
+            found |= {u["username"].lower(): u["id"] for u in answer.get("data") or []}
     except (tweepy.TweepyException, OSError) as error:
         print(f"read: refused: {x_client.describe(error)}")
         return False
     print("read: the bearer token works")
-    found = {u["username"].lower(): u["id"] for u in answer.get("data") or []}
     healthy = True
     for account in accounts:
         x_id = found.get(account.handle)
@@ -167,4 +173,4 @@ def run_stream(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         stopped.set()
         engine.dispose()
-    return 0
+    return 1 if listener.failed else 0

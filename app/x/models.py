@@ -71,8 +71,8 @@ class Reply(Base):
     claim_token: Mapped[str | None] = mapped_column(String(32))
     x_post_id: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(String(500))
-    author: Mapped[str] = mapped_column(String(100))
-    via: Mapped[str | None] = mapped_column(String(100))
+    author: Mapped[str] = mapped_column(String(200))
+    via: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

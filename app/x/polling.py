@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 # X's recent search reaches seven days back; a start time just inside that is still accepted.
 SEARCH_REACH = timedelta(days=7) - timedelta(minutes=5)
+X_EPOCH_MS = 1_288_834_974_657
+# A pass sweeps at most this many due checkpoints; the worker's other jobs run in between.
+MAX_SWEEPS_PER_PASS = 20
 
 
 class Models(Protocol):
@@ -44,24 +47,30 @@ def run(
     reader: Callable[[Settings], tweepy.Client] = x_client.reader,
     clock: Clock = utcnow,
 ) -> int:
-    """One pass over the due accounts; returns how many pages were ingested."""
+    """One pass over the due accounts, one claimed at a time (so that a lease covers only the
+    sweep under way); returns how many pages were ingested."""
     lease = timedelta(seconds=settings.x_lease_seconds)
     with sessions() as session, session.begin():
         lookback = timedelta(minutes=settings.x_initial_lookback_minutes)
         service.ensure_checkpoints(session=session, now=clock(), lookback=lookback)
-        claimed = service.claim(
-            session=session,
-            now=clock(),
-            lease=lease,
-            default_interval=settings.x_poll_interval_seconds,
+    x: tweepy.Client | None = None
+    pages = 0
+    for _ in range(MAX_SWEEPS_PER_PASS):
+        with sessions() as session, session.begin():
+            claimed = service.claim(
+                session=session,
+                now=clock(),
+                lease=lease,
+                default_interval=settings.x_poll_interval_seconds,
+                limit=1,
+            )
+        if not claimed:
+            break
+        x = x or reader(settings)
+        pages += sweep(
+            claimed[0], x=x, sessions=sessions, settings=settings, models=models, clock=clock
         )
-    if not claimed:
-        return 0
-    x = reader(settings)
-    return sum(
-        sweep(held, x=x, sessions=sessions, settings=settings, models=models, clock=clock)
-        for held in claimed
-    )
+    return pages
 
 
 def sweep(
@@ -114,16 +123,22 @@ def sweep(
             next_token=posts.next_token(answer),
             sweep_newest_id=newest,
         )
-        with sessions() as session, session.begin():
-            kept = service.record_page(
-                session=session,
-                claimed=claimed,
-                page=page,
-                classifier=models.classifier,
-                reopen_within=settings.reopen_window,
-                now=clock(),
-                lease=timedelta(seconds=settings.x_lease_seconds),
-            )
+        try:
+            with sessions() as session, session.begin():
+                kept = service.record_page(
+                    session=session,
+                    claimed=claimed,
+                    page=page,
+                    classifier=models.classifier,
+                    reopen_within=settings.reopen_window,
+                    now=clock(),
+                    lease=timedelta(seconds=settings.x_lease_seconds),
+                )
+        except Exception as error:  # the page stays unread: the next attempt reads it again
+            reason = f"storing a page failed: {type(error).__name__}"
+            log.exception("x %s @%s: %s", claimed.channel, claimed.account, reason)
+            _pause(sessions, claimed, until=clock() + claimed.interval, error=reason)
+            return pages
         if not kept:  # another worker holds the checkpoint now: it goes on from there
             return pages
         pages += 1
@@ -137,11 +152,17 @@ def fetch(
 ) -> dict[str, Any]:
     """One page of the channel, newest first, after `since_id` (or, for a new checkpoint,
     from its start time)."""
-    since: dict[str, Any] = {"since_id": claimed.since_id} if claimed.since_id else {}
-    if not since and claimed.start_time is not None:
-        start = claimed.start_time
-        if claimed.channel is Channel.SEARCH:
-            start = max(start, now - SEARCH_REACH)
+    since_id, start = claimed.since_id, claimed.start_time
+    if claimed.channel is Channel.SEARCH:
+        # Recent search refuses a `since_id` or `start_time` older than its seven days (after a
+        # week without posts, or a worker down that long): what is older is out of reach anyway.
+        reach = now - SEARCH_REACH
+        if since_id is not None and posted_at(since_id) < reach:
+            since_id, start = None, reach
+        elif start is not None:
+            start = max(start, reach)
+    since: dict[str, Any] = {"since_id": since_id} if since_id else {}
+    if not since and start is not None:
         since = {"start_time": start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     if claimed.channel is Channel.MENTIONS:
         answer = x.get_users_mentions(
@@ -160,6 +181,12 @@ def fetch(
             **x_client.FIELDS,
         )
     return answer if isinstance(answer, dict) else {}
+
+
+def posted_at(post_id: str) -> datetime:
+    """When a post was made, from its id (X's ids are "snowflakes": milliseconds since X's
+    epoch in the high bits)."""
+    return datetime.fromtimestamp(((int(post_id) >> 22) + X_EPOCH_MS) / 1000, tz=UTC)
 
 
 def _pause(

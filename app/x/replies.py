@@ -106,24 +106,29 @@ def claim(*, session: Session, now: datetime, lease: timedelta, limit: int) -> l
 
 @dataclass(frozen=True)
 class Outcome:
-    """X's answer: the reply's post id, or an error and when to try again (None: never)."""
+    """X's answer: the reply's post id, or an error and when to try again (None: never).
+    A rate limit does not count as an attempt; `stop_pass` holds the other replies back."""
 
     post_id: str | None = None
     error: str | None = None
     retry_at: datetime | None = None
+    counts: bool = True
+    stop_pass: bool = False
 
 
 def record(*, session: Session, claimed: Claimed, outcome: Outcome, now: datetime) -> bool:
-    """Store the outcome if this claim still holds the reply; a sent or failed reply shows on
-    its ticket. Returns whether it was recorded."""
+    """Store the outcome if this claim still holds the reply, or if it is a post X took (a
+    success is never thrown away, even when the lease ran out meanwhile). A sent or failed
+    reply shows on its ticket. Returns whether it was recorded."""
     reply = session.scalars(
-        select(Reply)
-        .where(Reply.id == claimed.reply_id, Reply.claim_token == claimed.token)
-        .with_for_update()
-    ).first()
-    if reply is None:
+        select(Reply).where(Reply.id == claimed.reply_id).with_for_update()
+    ).one()
+    sent = outcome.post_id is not None and reply.state is not ReplyState.SENT
+    if reply.claim_token != claimed.token and not sent:
         return False
     reply.claim_token = reply.lease_expires_at = None
+    if not outcome.counts:
+        reply.attempts -= 1
     reply.last_error = outcome.error[:500] if outcome.error else None
     if outcome.post_id is not None:
         reply.state, reply.x_post_id, reply.sent_at = ReplyState.SENT, outcome.post_id, now

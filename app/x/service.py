@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Account
@@ -47,23 +48,26 @@ def search_query(handle: str, terms: list[str]) -> str:
 
 def ensure_checkpoints(*, session: Session, now: datetime, lookback: timedelta) -> int:
     """A checkpoint for each account with an X user id (mentions) and each with search terms
-    (search); a new one first reads `lookback` into the past. Returns how many were made."""
+    (search); a new one first reads `lookback` into the past. Two workers may make the same
+    one at once: the second insert is ignored. Returns how many were missing."""
     have = set(session.execute(select(Checkpoint.account_id, Checkpoint.channel)).tuples())
-    made = 0
-    for account in session.scalars(select(Account).order_by(Account.id)):
-        for channel in _channels(account):
-            if (account.id, channel) not in have:
-                session.add(
-                    Checkpoint(
-                        account_id=account.id,
-                        channel=channel,
-                        start_time=now - lookback,
-                        next_poll_at=now,
-                    )
-                )
-                made += 1
-    session.flush()
-    return made
+    missing = [
+        {
+            "account_id": account.id,
+            "channel": channel,
+            "start_time": now - lookback,
+            "next_poll_at": now,
+        }
+        for account in session.scalars(select(Account).order_by(Account.id))
+        for channel in _channels(account)
+        if (account.id, channel) not in have
+    ]
+    if missing:
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(Checkpoint).values(missing)
+        session.execute(statement.on_conflict_do_nothing(index_elements=["account_id", "channel"]))
+    return len(missing)
 
 
 def _channels(account: Account) -> list[Channel]:

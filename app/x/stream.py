@@ -9,6 +9,7 @@ exponential for HTTP errors, at least a minute after a 429). A reconnection may 
 
 import json
 import logging
+import time
 from typing import Any
 
 import tweepy
@@ -25,6 +26,7 @@ from app.x import posts
 from app.x.polling import Models
 
 log = logging.getLogger(__name__)
+STORE_ATTEMPTS = 3
 TAG = "aiguilleur:"  # the rules this service owns; others on the same app are left alone
 
 
@@ -77,6 +79,7 @@ class MentionStream(tweepy.StreamingClient):  # type: ignore[misc]
         x_client.aim_stream(self, settings)
         self._settings, self._sessions, self._models = settings, sessions, models
         self.ingested = 0
+        self.failed = False
         self._own_ids: dict[str, str | None] = {}
 
     def sync(self) -> tuple[int, int]:
@@ -86,11 +89,33 @@ class MentionStream(tweepy.StreamingClient):  # type: ignore[misc]
         return sync_rules(self, wanted_rules(accounts))
 
     def on_data(self, raw_data: bytes) -> None:
-        """A post with the rules it matched; a failure is logged and the stream goes on."""
+        """A post with the rules it matched. A post that is not valid is logged and skipped; a
+        database that stays unavailable stops the stream (the command exits 1, and a restart
+        with `--backfill-minutes` brings back what was missed): the stream keeps no place."""
         try:
-            self._ingest(json.loads(raw_data))
-        except (ValueError, AppError, SQLAlchemyError) as error:
-            log.error("stream: a post could not be ingested: %s", type(error).__name__)
+            message = json.loads(raw_data)
+        except ValueError:
+            log.error("stream: a message that is not JSON was skipped")
+            return
+        for attempt in range(1, STORE_ATTEMPTS + 1):
+            try:
+                self._ingest(message)
+                return
+            except AppError as error:
+                log.error("stream: post skipped: %s", error.message)
+                return
+            except SQLAlchemyError as error:
+                log.warning("stream: storing failed (%d): %s", attempt, type(error).__name__)
+                time.sleep(attempt)
+            except Exception:
+                log.exception("stream: post skipped")
+                return
+        self.failed = True
+        self.disconnect()
+
+    def on_exception(self, exception: Exception) -> None:
+        log.error("stream: stopped by %s", type(exception).__name__)
+        self.failed = True
 
     def _ingest(self, message: dict[str, Any]) -> None:
         tags = [r.get("tag") or "" for r in message.get("matching_rules") or []]

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -44,6 +45,11 @@ class Seen:
     body: Any = None
 
 
+def snowflake(at: datetime, sequence: int = 0) -> int:
+    """An X post id made at `at` (milliseconds since X's epoch in the high bits)."""
+    return ((int(at.timestamp() * 1000) - 1_288_834_974_657) << 22) + sequence
+
+
 def post(post_id: int, text: str, author: str, **extra: Any) -> dict[str, Any]:
     return {"id": str(post_id), "text": text, "author_id": author, "lang": "en", **extra}
 
@@ -68,6 +74,7 @@ class FakeX:
         self.failures: list[Failure] = []
         self.seen: list[Seen] = []
         self.tweets: list[dict[str, Any]] = []  # created by POST /2/tweets
+        self.answer_created_after = 0.0  # seconds: X takes the post but answers late
         self.rules: list[dict[str, str]] = []
         # Each stream connection sends the next list of messages; then the connection closes,
         # except the last one, which stays open (keep-alives) until the server stops.
@@ -107,6 +114,8 @@ class FakeX:
             if not auth.startswith("OAuth "):
                 return 403, {"title": "Forbidden", "detail": "user context needed"}, {}
             return 200, {"data": self.me}, {}
+        if seen.path == f"/2/users/{self.me['id']}/tweets" and auth.startswith("OAuth "):
+            return 200, {"data": [self._as_post(t) for t in reversed(self.tweets)]}, {}
         if auth != f"Bearer {BEARER}":
             return 401, {"title": "Unauthorized", "detail": "Unauthorized", "status": 401}, {}
         if seen.path == "/2/users/by":
@@ -159,6 +168,14 @@ class FakeX:
         self.tweets.append({**body, "id": str(self._next_id)})
         return 201, {"data": {"id": str(self._next_id), "text": body.get("text")}}, {}
 
+    @staticmethod
+    def _as_post(tweet: dict[str, Any]) -> dict[str, Any]:
+        """A created post as X shows it: its text HTML-escaped, what it replies to referenced."""
+        replied = (tweet.get("reply") or {}).get("in_reply_to_tweet_id")
+        text = str(tweet["text"]).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        references = [{"type": "replied_to", "id": replied}] if replied else []
+        return {"id": tweet["id"], "text": text, "referenced_tweets": references}
+
     def _rules(self, seen: Seen) -> tuple[int, dict[str, Any], dict[str, str]]:
         if seen.method == "GET":
             return 200, {"data": self.rules} if self.rules else {"meta": {"result_count": 0}}, {}
@@ -208,6 +225,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(fake)
             return
         status, document, extra = fake.answer(seen)
+        if status == 201:
+            time.sleep(fake.answer_created_after)
         payload = json.dumps(document).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json; charset=utf-8")

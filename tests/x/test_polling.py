@@ -2,6 +2,7 @@
 checkpoints that survive a crash between pages, rate limits waited out, search terms, and one
 post through several channels is one mention."""
 
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -20,7 +21,7 @@ from app.x.models import Channel, Checkpoint
 from tests.builders import DELAY_EN, PROBLEM_EN
 from tests.conftest import Db
 from tests.x.conftest import COMPANY_X_ID, Clock, Models
-from tests.x.fake_x import Failure, FakeX, post, user
+from tests.x.fake_x import Failure, FakeX, post, snowflake, user
 
 RIDERS = [user("101", "rider_one", 250), user("102", "rider_two"), user("103", "rider_three")]
 
@@ -133,10 +134,11 @@ def test_a_crash_between_pages_resumes_at_the_next_page(
     clock.advance(seconds=121)
     assert poll() == 2
 
-    assert x_ids(db) == ids  # no gap, and each post once
+    assert x_ids(db) == ids  # no gap
     resumed = fake_x.requests_to(f"/2/users/{COMPANY_X_ID}/mentions")[1:]
     assert [c.params.get("pagination_token") for c in resumed] == ["t1003", "t1001"]
     assert checkpoint(db).since_id == "1005"
+    assert checkpoint(db).posts_seen == 5  # and no page read twice
 
 
 def test_a_rate_limit_pauses_until_its_reset_then_resumes_where_it_stopped(
@@ -192,9 +194,12 @@ def test_an_expired_page_token_restarts_the_sweep_without_duplicates(
         )
     fake_x.fail(Failure("/2/users/", 400, {"errors": [{"message": "invalid pagination_token"}]}))
 
-    assert poll() == 0
-    assert checkpoint(db).pagination_token is None
-    assert poll() == 2
+    assert poll() == 2  # refused, then read again from the start in the same pass
+
+    calls = fake_x.requests_to(f"/2/users/{COMPANY_X_ID}/mentions")
+    assert [c.params.get("pagination_token") for c in calls] == ["t-gone", None, "t1001"]
+    saved = checkpoint(db)
+    assert (saved.pagination_token, saved.since_id, saved.posts_seen) == (None, "1003", 3)
     assert x_ids(db) == ids
 
 
@@ -327,3 +332,94 @@ def test_a_wrong_bearer_token_is_recorded_not_logged(
     assert checkpoint(db).last_error == "X answered 401: Unauthorized"
     assert "not-the-token" not in caplog.text
     assert x_ids(db) == []
+
+
+def test_a_search_checkpoint_older_than_search_reaches_starts_from_the_reach(
+    fake_x: FakeX, poll: Poll, db: Db, clock: Clock, sessions: sessionmaker[Session]
+) -> None:
+    with sessions() as session, session.begin():
+        account = accounts.update(
+            session=session,
+            handle="TransNordRail",
+            change=AccountUpdate(search_terms=["TransNord"]),
+        )
+        session.add(
+            Checkpoint(
+                account_id=account.id,
+                channel=Channel.SEARCH,
+                since_id=str(snowflake(clock() - timedelta(days=9))),  # the worker was down
+                next_poll_at=clock(),
+            )
+        )
+    fake_x.users["102"] = RIDERS[1]
+    fresh = [snowflake(clock() - timedelta(hours=h)) for h in (1, 2, 3)]
+    fake_x.search = [post(i, f"TransNord late again ({i})", "102") for i in fresh]
+
+    assert poll() >= 2  # three posts in pages of two
+
+    searches = fake_x.requests_to("/2/tweets/search/recent")
+    assert "since_id" not in searches[0].params
+    reach = clock() - polling.SEARCH_REACH
+    assert searches[0].params["start_time"] == reach.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert [c.params.get("next_token") for c in searches] == [None, f"t{fresh[2]}"]
+    assert checkpoint(db, Channel.SEARCH).since_id == str(fresh[0])
+    assert sorted(x_ids(db)) == sorted(str(i) for i in fresh)
+
+
+def test_a_page_that_cannot_be_stored_pauses_its_account_not_the_others(
+    fake_x: FakeX,
+    poll: Poll,
+    db: Db,
+    clock: Clock,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.x import service
+
+    with sessions() as session, session.begin():
+        accounts.update(
+            session=session,
+            handle="CamilleDurand_CEO",
+            change=AccountUpdate(search_terms=["Durand"]),
+        )
+    stock(fake_x, 1)
+    fake_x.search = [post(3001, "Camille Durand on the radio", "102")]
+    real = service.record_page
+
+    def failing_for_the_company(**kwargs: object) -> bool:
+        claimed = kwargs["claimed"]
+        if getattr(claimed, "account", "") == "transnordrail":
+            raise RuntimeError("the classifier broke")
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "record_page", failing_for_the_company)
+
+    poll()
+
+    company = checkpoint(db, Channel.MENTIONS)
+    assert company.last_error == "storing a page failed: RuntimeError"
+    assert company.next_poll_at == clock() + timedelta(seconds=60)
+    assert company.since_id is None
+    assert x_ids(db) == ["3001"]  # the CEO's search went on
+
+
+@pytest.mark.skipif(
+    not os.environ.get("AIGUILLEUR_TEST_DATABASE_URL"), reason="SKIP LOCKED is PostgreSQL's"
+)
+def test_two_workers_claim_different_accounts(
+    sessions: sessionmaker[Session], clock: Clock, db: Db
+) -> None:
+    from app.x import service
+
+    with sessions() as session, session.begin():
+        accounts.update(
+            session=session, handle="CamilleDurand_CEO", change=AccountUpdate(x_user_id="4242")
+        )
+        service.ensure_checkpoints(session=session, now=clock(), lookback=timedelta(hours=1))
+    lease = timedelta(seconds=120)
+    with sessions() as first, first.begin(), sessions() as second, second.begin():
+        mine = service.claim(session=first, now=clock(), lease=lease, default_interval=60, limit=1)
+        theirs = service.claim(session=second, now=clock(), lease=lease, default_interval=60)
+    assert len(mine) == 1
+    assert [c.account for c in theirs] != []
+    assert mine[0].account not in [c.account for c in theirs]

@@ -38,10 +38,6 @@ RECORDINGS = ROOT.parent / "shared" / "x-api-recordings"
 TWITTER_ID = "783214"  # the account whose mentions were recorded
 RECORDED_NEXT_TOKEN = "7140dibdnow9c7btw423i3sy3u5zupmkcpofxcsmxj48j"
 
-pytestmark = pytest.mark.skipif(
-    not RECORDINGS.is_dir(), reason="the shared X API recordings are not beside the checkout"
-)
-
 
 @dataclass
 class Replay:

@@ -17,7 +17,7 @@ from app.outbox.models import OutboxEvent
 from app.tickets.models import Ticket, TicketEvent
 from app.x import sending
 from app.x.models import Reply, ReplyState
-from tests.builders import DELAY_EN, mention
+from tests.builders import DELAY_EN, PROBLEM_EN, mention
 from tests.conftest import Db, KeyMaker
 from tests.x.conftest import Clock
 from tests.x.fake_x import Failure, FakeX
@@ -290,3 +290,108 @@ def test_a_reply_whose_worker_died_is_sent_once_by_another(
     reply = the_reply(db)
     assert (reply.state, reply.attempts) == (ReplyState.SENT, 2)
     assert reply.x_post_id == fake_x.tweets[0]["id"]
+
+
+@pytest.mark.parametrize(
+    ("status", "detail", "expected"),
+    [
+        (400, "Invalid Request: the post does not exist", "X answered 400: Invalid Request"),
+        (404, "Not Found", "X answered 404: Not Found"),
+        (403, "You are not permitted to reply to this conversation", "X answered 403: You are"),
+    ],
+)
+def test_refusals_fail_at_once(
+    api: TestClient,
+    fake_x: FakeX,
+    db: Db,
+    sessions: sessionmaker[Session],
+    x_settings: Settings,
+    clock: Clock,
+    status: int,
+    detail: str,
+    expected: str,
+) -> None:
+    ticket_id = x_ticket(api)
+    api.post(f"/v1/tickets/{ticket_id}/replies", json={"text": ANSWER})
+    clock.now = datetime.now(UTC) + timedelta(seconds=1)
+    fake_x.fail(Failure("/2/tweets", status, {"detail": detail, "status": status}, method="POST"))
+
+    send(sessions, x_settings, clock)
+
+    reply = the_reply(db)
+    assert reply.state is ReplyState.FAILED
+    assert (reply.last_error or "").startswith(expected)
+    assert events(db, ticket_id)[-1] == "reply_failed"
+
+
+def test_refused_credentials_are_retried_and_hold_the_other_replies(
+    api: TestClient,
+    fake_x: FakeX,
+    db: Db,
+    sessions: sessionmaker[Session],
+    x_settings: Settings,
+    clock: Clock,
+) -> None:
+    first, second = x_ticket(api, "5001"), x_ticket(api, "5002", text=PROBLEM_EN)
+    api.post(f"/v1/tickets/{first}/replies", json={"text": ANSWER})
+    api.post(f"/v1/tickets/{second}/replies", json={"text": ANSWER + " (2)"})
+    clock.now = datetime.now(UTC) + timedelta(seconds=1)
+    fake_x.fail(Failure("/2/tweets", 401, {"detail": "Unauthorized", "status": 401}, method="POST"))
+
+    assert send(sessions, x_settings, clock) == 1  # the pass stops at the refusal
+
+    states = db.scalars(select(Reply.state).order_by(Reply.id))
+    assert states == [ReplyState.QUEUED, ReplyState.QUEUED]
+    assert db.scalars(select(Reply.attempts).order_by(Reply.id)) == [1, 0]
+    clock.advance(seconds=31)
+    assert send(sessions, x_settings, clock) == 2
+    assert db.scalars(select(Reply.state)) == [ReplyState.SENT, ReplyState.SENT]
+
+
+def test_a_reply_x_took_but_answered_too_late_is_recorded_sent_once(
+    api: TestClient,
+    fake_x: FakeX,
+    db: Db,
+    sessions: sessionmaker[Session],
+    x_settings: Settings,
+    clock: Clock,
+) -> None:
+    impatient = x_settings.model_copy(update={"x_timeout_seconds": 0.5})
+    ticket_id = x_ticket(api)
+    text = "Sorry for the wait & thanks for your patience <3 ^Alice"
+    api.post(f"/v1/tickets/{ticket_id}/replies", json={"text": text})
+    clock.now = datetime.now(UTC) + timedelta(seconds=1)
+    fake_x.answer_created_after = 1.5  # X posts it, its answer comes after our timeout
+
+    send(sessions, impatient, clock)
+    reply = the_reply(db)
+    assert (reply.state, reply.last_error) == (ReplyState.QUEUED, "ReadTimeout")
+    fake_x.answer_created_after = 0.0
+    clock.now = reply.next_attempt_at
+
+    send(sessions, impatient, clock)  # X refuses the repeat; the earlier post is found
+
+    reply = the_reply(db)
+    assert reply.state is ReplyState.SENT
+    assert reply.x_post_id == fake_x.tweets[0]["id"]
+    assert len(fake_x.tweets) == 1
+    assert db.one(select(Ticket.first_response_at).where(Ticket.id == ticket_id)) == clock.now
+
+
+def test_a_duplicate_on_the_first_attempt_is_not_taken_for_an_earlier_post(
+    api: TestClient,
+    fake_x: FakeX,
+    db: Db,
+    sessions: sessionmaker[Session],
+    x_settings: Settings,
+    clock: Clock,
+) -> None:
+    ticket_id = x_ticket(api)
+    fake_x.tweets.append({"id": "7", "text": ANSWER, "reply": {"in_reply_to_tweet_id": "5001"}})
+    api.post(f"/v1/tickets/{ticket_id}/replies", json={"text": ANSWER})
+    clock.now = datetime.now(UTC) + timedelta(seconds=1)
+
+    send(sessions, x_settings, clock)
+
+    assert the_reply(db).state is ReplyState.FAILED  # someone else posted it: not ours
+    assert fake_x.requests_to("/2/users/me") == []

@@ -4,7 +4,9 @@ derived from the watched accounts, and a stream that drops, reconnects and sends
 import time
 from collections.abc import Callable
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts import service as accounts
@@ -101,3 +103,32 @@ def test_a_dropped_stream_reconnects_and_a_post_sent_again_is_one_mention(
     assert connections[0].params["backfill_minutes"] == "2"
     assert "author_id" in connections[0].params["expansions"]
     assert connections[0].headers["authorization"] == "Bearer test-bearer-token"
+
+
+def test_a_database_that_stays_down_stops_the_stream_as_failed(
+    fake_x: FakeX,
+    x_settings: Settings,
+    sessions: sessionmaker[Session],
+    models: Models,
+    db: Db,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    attempts = []
+
+    def unavailable(**_: object) -> None:
+        attempts.append(1)
+        raise OperationalError("INSERT ...", {}, Exception("database is down"))
+
+    monkeypatch.setattr(stream.ingest, "ingest", unavailable)
+    monkeypatch.setattr(stream.time, "sleep", lambda _: None)
+    fake_x.stream_connections = [[message(4001, DELAY_EN)], []]
+    listener = stream.open_stream(settings=x_settings, sessions=sessions, models=models)
+
+    thread = listener.filter(threaded=True)
+    wait_for(lambda: not listener.running)
+    fake_x.stopping.set()
+    thread.join(timeout=10)
+
+    assert listener.failed
+    assert len(attempts) == stream.STORE_ATTEMPTS
+    assert db.count(Mention) == 0
