@@ -15,6 +15,7 @@ from app.classify import commands as classify_commands
 from app.config import Settings, get_settings
 from app.db import in_transaction
 from app.errors import AppError
+from app.ingest import commands as ingest_commands
 from app.routing import commands as routing_commands
 from app.worker import commands as worker_commands
 from app.x import commands as x_commands
@@ -90,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         worker_commands,
         classify_commands,
         x_commands,
+        ingest_commands,
     ):
         domain.add_commands(commands)
 

@@ -68,6 +68,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+SQLITE_POOL_SIZE = 40  # anyio's default number of worker threads
+
+
 def make_engine(settings: Settings) -> Engine:
     """An engine for the configured database; SQLite gets WAL, a busy timeout and write locks."""
     url = make_url(settings.database_url)
@@ -78,7 +81,15 @@ def make_engine(settings: Settings) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     # hide_parameters: a failed statement's parameters (post texts, raw payloads) stay out of logs.
-    engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
+    # A pool as large as the request thread pool: connections returned past the pool size are
+    # closed, and reopening one (with its pragmas) under load costs more than the query.
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False},
+        hide_parameters=True,
+        pool_size=SQLITE_POOL_SIZE,
+        max_overflow=SQLITE_POOL_SIZE,
+    )
     _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
     return engine
 

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from app.access.dependencies import Caller, Ingester
@@ -38,34 +39,21 @@ SettingsDep = Annotated[Settings, Depends(request_settings)]
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    response_model=MentionRead,
     responses={
         200: {"model": MentionRead, "description": "Already ingested: the first result, unchanged."}
     },
 )
-def post_mention(
-    mention_in: MentionIn,
-    response: Response,
-    session: SessionDep,
-    reader: ReadSessionDep,
-    classifier: ClassifierDep,
-    settings: SettingsDep,
-    caller: Ingester,
-) -> MentionRead:
-    """Ingest one mention: store, classify, route and queue it (201); a repeat answers 200."""
-    [outcome] = service.ingest(
-        session=session,
-        classifier=classifier,
-        mentions=[mention_in],
-        limit=1,
-        reopen_within=settings.reopen_window,
-    )
-    session.commit()
-    if not outcome.created:
-        response.status_code = status.HTTP_200_OK
-    return service.get_mention(session=reader, mention_id=outcome.mention_id)
+async def post_mention(mention_in: MentionIn, request: Request, caller: Ingester) -> Response:
+    """Ingest one mention: store, classify, route and queue it (201); a repeat answers 200.
+
+    Mentions posted at the same moment are written together, in one transaction; each answer
+    is sent once that transaction is committed."""
+    answer = await request.app.state.batcher.ingest(mention_in)
+    return _json(answer.mention, status.HTTP_201_CREATED if answer.created else status.HTTP_200_OK)
 
 
-@router.post("/batch")
+@router.post("/batch", response_model=BatchRead)
 def post_batch(
     batch: MentionBatchIn,
     session: SessionDep,
@@ -73,7 +61,7 @@ def post_batch(
     classifier: ClassifierDep,
     settings: SettingsDep,
     caller: Ingester,
-) -> BatchRead:
+) -> Response:
     """Ingest up to `max_batch_items` mentions in one transaction; results in the order sent."""
     outcomes = service.ingest(
         session=session,
@@ -83,7 +71,12 @@ def post_batch(
         reopen_within=settings.reopen_window,
     )
     session.commit()
-    return service.batch_read(session=reader, outcomes=outcomes)
+    return _json(service.batch_read(session=reader, outcomes=outcomes), status.HTTP_200_OK)
+
+
+def _json(body: BaseModel, status_code: int) -> Response:
+    """The answer serialised once, by Pydantic, straight to JSON bytes."""
+    return Response(body.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
 @router.get("/{mention_id}")

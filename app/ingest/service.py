@@ -1,31 +1,25 @@
 """Ingest: store each post once, classify, route and queue it, in the caller's transaction."""
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.accounts import service as accounts
 from app.accounts.models import Account
-from app.classify.language import guess_language
 from app.classify.models import Classification
 from app.classify.schemas import ClassificationRead
 from app.classify.service import Classifier, Verdict
-from app.db import utcnow
 from app.errors import BatchTooLarge, NotFound, UnknownAccount
 from app.ingest.models import Mention
 from app.ingest.schemas import AuthorRead, BatchItemRead, BatchRead, MentionIn, MentionRead
-from app.outbox import service as outbox
+from app.ingest.store import Post, Stored, facts_of, store
 from app.routing import service as routing
 from app.routing.models import RoutingDecision
-from app.routing.rules import MentionFacts
 from app.routing.schemas import Explanation, RoutingRead
 from app.teams.models import Team
-from app.tickets import service as tickets
-from app.tickets.models import Ticket
 
 Key = tuple[str, str]
 
@@ -35,6 +29,8 @@ class Ingested:
     index: int
     mention_id: int
     created: bool
+    # For a post this call stored: what was written, to answer without reading it back.
+    stored: Stored | None = None
 
 
 def ingest(
@@ -60,26 +56,26 @@ def ingest(
     # In key order, so that concurrent batches holding the same posts take their locks in the
     # same order (PostgreSQL would otherwise deadlock them).
     fresh = sorted((i for key, i in first_index.items() if key not in known), key=keys.__getitem__)
-    created: set[int] = set()
+    stored: dict[Key, Stored] = {}
     if fresh:
         table = routing.active_table(session=session)
         verdicts = classifier.classify([mentions[i].text for i in fresh])
-        for i, verdict in zip(fresh, verdicts, strict=True):
-            mention_id = _store(
-                session=session,
-                mention_in=mentions[i],
-                account=account_of[i],
-                verdict=verdict,
-                table=table,
-                reopen_within=reopen_within,
-            )
-            if mention_id is None:  # a concurrent request stored the same post first
-                mention_id = _existing(session=session, keys={keys[i]})[keys[i]]
-            else:
-                created.add(i)
-            known[keys[i]] = mention_id
+        posts = [
+            Post(mention_in=mentions[i], account=account_of[i], verdict=verdict)
+            for i, verdict in zip(fresh, verdicts, strict=True)
+        ]
+        stored = store(session=session, posts=posts, table=table, reopen_within=reopen_within)
+        raced = {keys[i] for i in fresh} - stored.keys()  # a concurrent request stored them first
+        known.update(_existing(session=session, keys=raced))
+        known.update({key: s.mention.id for key, s in stored.items()})
     return [
-        Ingested(index=i, mention_id=known[key], created=i in created) for i, key in enumerate(keys)
+        Ingested(
+            index=i,
+            mention_id=known[key],
+            created=first_index[key] == i and key in stored,
+            stored=stored.get(key) if first_index[key] == i else None,
+        )
+        for i, key in enumerate(keys)
     ]
 
 
@@ -111,96 +107,6 @@ def _existing(*, session: Session, keys: set[Key]) -> dict[Key, int]:
     return found
 
 
-def _store(
-    *,
-    session: Session,
-    mention_in: MentionIn,
-    account: Account,
-    verdict: Verdict,
-    table: routing.LoadedTable,
-    reopen_within: timedelta,
-) -> int | None:
-    """Store, classify, route and queue one new post; None if another transaction has it."""
-    mention = _insert_mention(session=session, mention_in=mention_in, account=account)
-    if mention is None:
-        return None
-    session.add(Classification(mention_id=mention.id, **asdict(verdict)))
-    route = routing.route(table, facts_of(mention, account, verdict, at=utcnow()))
-    ticket = (
-        tickets.open_or_join(
-            session=session,
-            mention=mention,
-            label=verdict.label,
-            route=route,
-            reopen_within=reopen_within,
-        )
-        if route.team_id
-        else None
-    )
-    # A follow-up joins its thread's open ticket, in whichever team holds it: the decision
-    # records where the mention went, and the rule that matched.
-    routing.record_decision(
-        session=session,
-        mention_id=mention.id,
-        route=route,
-        ticket_id=ticket.id if ticket else None,
-        team_id=ticket.team_id if ticket else None,
-    )
-    if ticket is not None:
-        _publish_routed(
-            session=session, mention=mention, verdict=verdict, route=route, ticket=ticket
-        )
-    return mention.id
-
-
-def _publish_routed(
-    *, session: Session, mention: Mention, verdict: Verdict, route: routing.Route, ticket: Ticket
-) -> None:
-    """`mention.routed` for the team's systems: the post, what the model said, where it went."""
-    outbox.record(
-        session=session,
-        type="mention.routed",
-        subject_type="mention",
-        subject_id=str(mention.id),
-        team_id=ticket.team_id,
-        data={
-            "mention": {
-                "id": mention.id,
-                "source": mention.source,
-                "external_id": mention.external_id,
-                "author": mention.author_handle,
-                "text": mention.text,
-                "lang": mention.lang,
-                "posted_at": mention.posted_at.isoformat(),
-            },
-            "classification": {"label": verdict.label, "probability": verdict.probability},
-            "routing": {
-                "rule": route.rule_name,
-                "table_version": route.table_version,
-                "priority": route.priority,
-                "ticket_id": ticket.id,
-            },
-        },
-    )
-
-
-def facts_of(mention: Mention, account: Account, verdict: Verdict, *, at: datetime) -> MentionFacts:
-    """What the routing rules look at for this mention, routed at this moment."""
-    return MentionFacts(
-        label=verdict.label,
-        probability=verdict.probability,
-        triage=verdict.triage,
-        account_handle=account.handle,
-        account_kind=account.kind.value,
-        lang=mention.lang,
-        text=mention.text,
-        author_handle=mention.author_handle,
-        author_verified=mention.author_verified,
-        author_followers=mention.author_followers,
-        at=at,
-    )
-
-
 def explain_routing(*, session: Session, mention_id: int) -> Explanation | None:
     """Why the mention was routed as it was: its stored decision replayed on the same table
     version (business hours as the teams keep them now); None if it was never routed."""
@@ -227,57 +133,6 @@ def explain_routing(*, session: Session, mention_id: int) -> Explanation | None:
     return routing.explain(table, facts)
 
 
-def _insert_mention(*, session: Session, mention_in: MentionIn, account: Account) -> Mention | None:
-    """INSERT ... ON CONFLICT DO NOTHING on the unique (source, external_id): idempotent."""
-    author = mention_in.author
-    root, key = _conversation(session=session, mention_in=mention_in)
-    values = {
-        "source": mention_in.source,
-        "external_id": mention_in.external_id,
-        "account_id": account.id,
-        "author_handle": author.handle,
-        "author_external_id": author.id,
-        "author_name": author.name,
-        "author_followers": author.followers,
-        "author_verified": author.verified,
-        "text": mention_in.text,
-        "lang": mention_in.lang or guess_language(mention_in.text),
-        "posted_at": mention_in.created_at or utcnow(),
-        "conversation_id": mention_in.conversation_id,
-        "in_reply_to_id": mention_in.in_reply_to_id,
-        "conversation_root": root,
-        "conversation_key": key,
-        "raw": mention_in.raw,
-    }
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(Mention)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["source", "external_id"])
-        .returning(Mention)
-    )
-    return session.scalars(statement).first()
-
-
-def _conversation(*, session: Session, mention_in: MentionIn) -> tuple[str, str]:
-    """The conversation's root post, and this author's thread in it.
-
-    The root is the conversation id, else the parent's root (a reply sent without one), else the
-    post itself.
-    """
-    source = mention_in.source
-    root = mention_in.conversation_id
-    if root is None and mention_in.in_reply_to_id is not None:
-        parent_root = session.scalar(
-            select(Mention.conversation_root).where(
-                Mention.source == source, Mention.external_id == mention_in.in_reply_to_id
-            )
-        )
-        root = parent_root or mention_in.in_reply_to_id
-    root = root or mention_in.external_id
-    return root, f"{source}:{root}:{mention_in.author.handle.lower()}"
-
-
 def read_mentions(*, session: Session, ids: Sequence[int]) -> dict[int, MentionRead]:
     """Stored mentions with their classification and routing, in one query."""
     query = (
@@ -294,16 +149,21 @@ def read_mentions(*, session: Session, ids: Sequence[int]) -> dict[int, MentionR
     }
 
 
+def reads(*, session: Session, outcomes: Sequence[Ingested]) -> list[MentionRead]:
+    """Each outcome's mention as stored: what was just written is answered from memory, the
+    duplicates are read in one query."""
+    missing = [o.mention_id for o in outcomes if o.stored is None]
+    read = read_mentions(session=session, ids=missing) if missing else {}
+    return [read_of(o.stored) if o.stored else read[o.mention_id] for o in outcomes]
+
+
 def batch_read(*, session: Session, outcomes: Sequence[Ingested]) -> BatchRead:
     """The answer to a batch: each mention as stored, in the order sent, duplicates marked."""
-    read = read_mentions(session=session, ids=[o.mention_id for o in outcomes])
     items = [
         BatchItemRead(
-            index=o.index,
-            status="created" if o.created else "duplicate",
-            mention=read[o.mention_id],
+            index=o.index, status="created" if o.created else "duplicate", mention=mention
         )
-        for o in outcomes
+        for o, mention in zip(outcomes, reads(session=session, outcomes=outcomes), strict=True)
     ]
     created = sum(o.created for o in outcomes)
     return BatchRead(created=created, duplicates=len(items) - created, items=items)
@@ -328,13 +188,7 @@ def _mention_read(
         source=mention.source,
         external_id=mention.external_id,
         account=handle,
-        author=AuthorRead(
-            handle=mention.author_handle,
-            id=mention.author_external_id,
-            name=mention.author_name,
-            followers=mention.author_followers,
-            verified=mention.author_verified,
-        ),
+        author=_author(mention),
         text=mention.text,
         lang=mention.lang,
         created_at=mention.posted_at,
@@ -349,4 +203,46 @@ def _mention_read(
             ticket_id=decision.ticket_id,
             table_version=decision.table_version,
         ),
+    )
+
+
+def read_of(stored: Stored) -> MentionRead:
+    """The answer for a post just stored, from what was written."""
+    mention, verdict, route = stored.mention, stored.verdict, stored.route
+    return MentionRead(
+        id=mention.id,
+        source=mention.source,
+        external_id=mention.external_id,
+        account=stored.account.handle,
+        author=_author(mention),
+        text=mention.text,
+        lang=mention.lang,
+        created_at=mention.posted_at,
+        received_at=mention.received_at,
+        conversation_id=mention.conversation_id,
+        in_reply_to_id=mention.in_reply_to_id,
+        classification=ClassificationRead(
+            label=verdict.label,
+            probability=verdict.probability,
+            probabilities=verdict.probabilities,
+            model_version=verdict.model_version,
+            triage=verdict.triage,
+        ),
+        routing=RoutingRead(
+            team=stored.team,
+            rule=route.rule_name,
+            priority=route.priority,
+            ticket_id=stored.ticket_id,
+            table_version=route.table_version,
+        ),
+    )
+
+
+def _author(mention: Mention) -> AuthorRead:
+    return AuthorRead(
+        handle=mention.author_handle,
+        id=mention.author_external_id,
+        name=mention.author_name,
+        followers=mention.author_followers,
+        verified=mention.author_verified,
     )

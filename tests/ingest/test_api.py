@@ -404,7 +404,8 @@ def test_a_failure_in_the_middle_of_a_batch_leaves_nothing(
 ) -> None:
     from app.tickets import service as tickets
 
-    real, calls = tickets.open_or_join, []
+    # Each new ticket is published to the outbox, whether opened alone or with its batch.
+    real, calls = tickets.publish, []
 
     def failing_on_the_third(**kwargs: object) -> object:
         calls.append(1)
@@ -412,7 +413,7 @@ def test_a_failure_in_the_middle_of_a_batch_leaves_nothing(
             raise RuntimeError("the disk is full")
         return real(**kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(tickets, "open_or_join", failing_on_the_third)
+    monkeypatch.setattr(tickets, "publish", failing_on_the_third)
     batch = [mention(f"t{i}", DELAY_EN) for i in range(5)]
 
     with TestClient(

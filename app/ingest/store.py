@@ -1,0 +1,455 @@
+"""Writing new posts set by set: one statement per table for a whole batch, not one per post.
+
+A thousand posts cost a handful of multi-row INSERTs: the mentions, their classifications,
+the tickets of new threads with their deadlines, the routing decisions, the audit and outbox
+rows. Only what needs a lock on an existing ticket (a follow-up joining its thread, a reopening,
+a thread another transaction opened meanwhile) goes one post at a time, through
+`tickets.open_or_join`, which handles those races.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, or_, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.accounts.models import Account
+from app.classify.language import guess_language
+from app.classify.models import Classification
+from app.classify.service import Verdict
+from app.db import utcnow
+from app.ingest.models import Mention
+from app.ingest.schemas import MentionIn
+from app.outbox import service as outbox
+from app.routing import service as routing
+from app.routing.models import RoutingDecision
+from app.routing.rules import MentionFacts
+from app.teams import service as teams
+from app.teams.models import Team
+from app.tickets import service as tickets
+from app.tickets.models import DeadlineKind, Ticket, TicketDeadline, TicketEvent, TicketState
+
+Key = tuple[str, str]
+CHUNK = 500  # keys per IN (...) list
+# Bulk INSERTs send every key of every row, None included: rows whose None values differ would
+# otherwise be split into separate statements.
+BULK: dict[str, Any] = {"execution_options": {"render_nulls": True}}
+
+
+@dataclass(frozen=True)
+class Post:
+    """A post not stored yet, the account it addresses and what the model said about it."""
+
+    mention_in: MentionIn
+    account: Account
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What was written for one new post: enough to answer without reading it back."""
+
+    mention: Mention
+    account: Account
+    verdict: Verdict
+    route: routing.Route
+    ticket_id: int | None
+    team: str | None  # the slug of the team holding its ticket
+
+
+def store(
+    *,
+    session: Session,
+    posts: Sequence[Post],
+    table: routing.LoadedTable,
+    reopen_within: timedelta,
+) -> dict[Key, Stored]:
+    """Store, classify, route and queue the posts (in (source, external_id) order); a post that
+    another transaction stored first is left out of the answer."""
+    mentions = _insert_mentions(session=session, posts=posts)
+    new = [(post, mentions[_key(post)]) for post in posts if _key(post) in mentions]
+    if not new:
+        return {}
+    session.execute(insert(Classification), [_classification(m, p.verdict) for p, m in new], **BULK)
+    at = utcnow()
+    routes = [routing.route(table, facts_of(m, p.account, p.verdict, at=at)) for p, m in new]
+    ticket_of = _queue(session=session, new=new, routes=routes, reopen_within=reopen_within)
+    slugs = {team_id: slug for slug, team_id in table.team_ids.items()}
+    stored = {}
+    decisions = []
+    for (post, mention), route in zip(new, routes, strict=True):
+        ticket = ticket_of.get(mention.id)
+        decisions.append(_decision(mention, route, ticket))
+        if ticket is not None:
+            _publish_routed(
+                session=session, mention=mention, verdict=post.verdict, route=route, ticket=ticket
+            )
+        team_id = ticket.team_id if ticket else None
+        stored[_key(post)] = Stored(
+            mention=mention,
+            account=post.account,
+            verdict=post.verdict,
+            route=route,
+            ticket_id=ticket.id if ticket else None,
+            team=slugs.get(team_id) if team_id is not None else None,
+        )
+    session.execute(insert(RoutingDecision), decisions, **BULK)
+    return stored
+
+
+def _key(post: Post) -> Key:
+    return post.mention_in.source, post.mention_in.external_id
+
+
+def _insert_mentions(*, session: Session, posts: Sequence[Post]) -> dict[Key, Mention]:
+    """One multi-row INSERT of the posts; the rows come back for the posts inserted, not for
+    those another transaction stored since our look-up."""
+    roots = _conversation_roots(session=session, posts=[p.mention_in for p in posts])
+    rows = [_mention_row(post, roots[_key(post)]) for post in posts]
+    # A plain INSERT is compiled once per process; SQLAlchemy cannot cache the ON CONFLICT form,
+    # whose compilation would cost more than the insert. It is only needed after a conflict.
+    try:
+        with session.begin_nested():
+            inserted = _insert_returning(session, insert(Mention).returning(Mention), rows)
+    except IntegrityError:
+        statement = (
+            _dialect(session)
+            .insert(Mention)
+            .on_conflict_do_nothing(index_elements=["source", "external_id"])
+            .returning(Mention)
+        )
+        inserted = _insert_returning(session, statement, rows)
+    return {(m.source, m.external_id): m for m in inserted}
+
+
+def _insert_returning(session: Session, statement: Any, rows: list[dict[str, Any]]) -> list[Any]:
+    """Execute a multi-row INSERT ... RETURNING (the ORM objects of what was inserted)."""
+    return list(session.scalars(statement, rows, **BULK).all())
+
+
+def _dialect(session: Session) -> Any:
+    return postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+
+
+def _mention_row(post: Post, root: str) -> dict[str, Any]:
+    mention_in, author = post.mention_in, post.mention_in.author
+    return {
+        "source": mention_in.source,
+        "external_id": mention_in.external_id,
+        "account_id": post.account.id,
+        "author_handle": author.handle,
+        "author_external_id": author.id,
+        "author_name": author.name,
+        "author_followers": author.followers,
+        "author_verified": author.verified,
+        "text": mention_in.text,
+        "lang": mention_in.lang or guess_language(mention_in.text),
+        "posted_at": mention_in.created_at or utcnow(),
+        "conversation_id": mention_in.conversation_id,
+        "in_reply_to_id": mention_in.in_reply_to_id,
+        "conversation_root": root,
+        "conversation_key": f"{mention_in.source}:{root}:{author.handle.lower()}",
+        "raw": mention_in.raw,
+    }
+
+
+def _conversation_roots(*, session: Session, posts: Sequence[MentionIn]) -> dict[Key, str]:
+    """Each post's conversation root: its conversation id, else its parent's root (the parent
+    stored already or in the same batch), else the parent's id, else the post itself."""
+    in_batch = {(p.source, p.external_id): p for p in posts}
+    parents = {
+        (p.source, p.in_reply_to_id)
+        for p in posts
+        if p.conversation_id is None and p.in_reply_to_id is not None
+    }
+    stored = _stored_roots(session=session, keys=parents - in_batch.keys())
+    roots: dict[Key, str] = {}
+    for post in posts:
+        _resolve_root(post, in_batch=in_batch, stored=stored, roots=roots)
+    return roots
+
+
+def _resolve_root(
+    post: MentionIn,
+    *,
+    in_batch: dict[Key, MentionIn],
+    stored: dict[Key, str],
+    roots: dict[Key, str],
+) -> str:
+    """Walk up the replies within the batch (iteratively: a thread may be long, or loop)."""
+    chain: list[Key] = []
+    current = post
+    while True:
+        key = (current.source, current.external_id)
+        if key in roots:
+            root = roots[key]
+            break
+        chain.append(key)
+        if current.conversation_id is not None or current.in_reply_to_id is None:
+            root = current.conversation_id or current.external_id
+            break
+        parent_key = (current.source, current.in_reply_to_id)
+        parent = in_batch.get(parent_key)
+        if parent is None or parent_key in chain:
+            root = stored.get(parent_key) or current.in_reply_to_id
+            break
+        current = parent
+    for key in chain:
+        roots[key] = root
+    return root
+
+
+def _stored_roots(*, session: Session, keys: set[Key]) -> dict[Key, str]:
+    found: dict[Key, str] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), CHUNK):
+        query = select(Mention.source, Mention.external_id, Mention.conversation_root).where(
+            tuple_(Mention.source, Mention.external_id).in_(ordered[start : start + CHUNK])
+        )
+        found.update({(s, e): root for s, e, root in session.execute(query).tuples()})
+    return found
+
+
+def _classification(mention: Mention, verdict: Verdict) -> dict[str, Any]:
+    return {
+        "mention_id": mention.id,
+        "label": verdict.label,
+        "probability": verdict.probability,
+        "probabilities": verdict.probabilities,
+        "model_version": verdict.model_version,
+        "triage": verdict.triage,
+    }
+
+
+def _decision(mention: Mention, route: routing.Route, ticket: Ticket | None) -> dict[str, Any]:
+    """The routing decision: the rule that matched, and the ticket (and its team) the post
+    went to; a follow-up joins its thread's ticket in whichever team holds it."""
+    return {
+        "mention_id": mention.id,
+        "table_version": route.table_version,
+        "rule_id": route.rule_id,
+        "rule_name": route.rule_name,
+        "team_id": ticket.team_id if ticket else None,
+        "priority": route.priority,
+        "ticket_id": ticket.id if ticket else None,
+    }
+
+
+def _queue(
+    *,
+    session: Session,
+    new: list[tuple[Post, Mention]],
+    routes: list[routing.Route],
+    reopen_within: timedelta,
+) -> dict[int, Ticket]:
+    """The ticket of each routed mention (by mention id): new threads get theirs in one INSERT;
+    the others (a thread with an open or recently resolved ticket, a second post of a thread in
+    the same batch, a thread another transaction opened meanwhile) go through open_or_join."""
+    routed = [
+        (post, m, route) for (post, m), route in zip(new, routes, strict=True) if route.team_id
+    ]
+    if not routed:
+        return {}
+    busy = _threads_with_tickets(
+        session=session,
+        keys={m.conversation_key for _, m, _ in routed},
+        since=utcnow() - reopen_within,
+    )
+    openers: dict[str, tuple[Post, Mention, routing.Route]] = {}
+    for post, mention, route in routed:
+        if mention.conversation_key not in busy:
+            openers.setdefault(mention.conversation_key, (post, mention, route))
+    opened = _open_tickets(session=session, openers=list(openers.values()))
+    ticket_of = {ticket.first_mention_id: ticket for ticket in opened}
+    for post, mention, route in routed:
+        if mention.id not in ticket_of:
+            ticket_of[mention.id] = tickets.open_or_join(
+                session=session,
+                mention=mention,
+                label=post.verdict.label,
+                route=route,
+                reopen_within=reopen_within,
+            )
+    return ticket_of
+
+
+def _threads_with_tickets(*, session: Session, keys: set[str], since: datetime) -> set[str]:
+    """The threads that have an unresolved ticket, or one resolved since `since` (to reopen)."""
+    found: set[str] = set()
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), CHUNK):
+        query = select(Ticket.conversation_key).where(
+            Ticket.conversation_key.in_(ordered[start : start + CHUNK]),
+            or_(Ticket.state != TicketState.RESOLVED, Ticket.resolved_at >= since),
+        )
+        found.update(session.scalars(query))
+    return found
+
+
+def _open_tickets(
+    *, session: Session, openers: list[tuple[Post, Mention, routing.Route]]
+) -> list[Ticket]:
+    """One new ticket per thread in one INSERT, with the deadlines, audit and outbox rows that
+    `tickets.open_or_join` writes. If another transaction opened one of these threads since our
+    look-up, nothing is opened here and every post goes through open_or_join instead."""
+    if not openers:
+        return []
+    now = utcnow()
+    team_rows = {
+        team.id: team
+        for team in session.scalars(
+            select(Team).where(Team.id.in_({route.team_id for _, _, route in openers}))
+        )
+    }
+    clocks = {team_id: _SlaClock(team, now) for team_id, team in team_rows.items()}
+    # In thread order, so that concurrent transactions take these index locks in one order.
+    openers = sorted(openers, key=lambda opener: opener[1].conversation_key)
+    rows = [_ticket_row(post, m, route, clocks, now) for post, m, route in openers]
+    try:
+        with session.begin_nested():
+            opened: list[Ticket] = _insert_returning(
+                session, insert(Ticket).returning(Ticket), rows
+            )
+    except IntegrityError:
+        return []
+    session.execute(
+        insert(TicketDeadline),
+        [{"ticket_id": t.id, **d} for t in opened for d in clocks[t.team_id].deadlines(t.priority)],
+        **BULK,
+    )
+    routes = {m.id: route for _, m, route in openers}
+    session.execute(
+        insert(TicketEvent),
+        [_created_event(t, routes[t.first_mention_id], now) for t in opened],
+        **BULK,
+    )
+    for ticket in opened:
+        tickets.publish(
+            session=session,
+            ticket=ticket,
+            team=team_rows[ticket.team_id],
+            type="ticket.created",
+            mention_id=ticket.first_mention_id,
+        )
+    return opened
+
+
+def _ticket_row(
+    post: Post,
+    mention: Mention,
+    route: routing.Route,
+    clocks: dict[int, "_SlaClock"],
+    now: datetime,
+) -> dict[str, Any]:
+    assert route.team_id is not None
+    assert route.priority is not None
+    return {
+        "team_id": route.team_id,
+        "conversation_key": mention.conversation_key,
+        "state": TicketState.OPEN,
+        "priority": route.priority,
+        "label": post.verdict.label,
+        "account_id": mention.account_id,
+        "first_mention_id": mention.id,
+        "tags": list(route.tags),
+        "opened_at": now,
+        "cycle_started_at": now,
+        "due_at": min(d["due_at"] for d in clocks[route.team_id].deadlines(route.priority)),
+    }
+
+
+def _created_event(ticket: Ticket, route: routing.Route, now: datetime) -> dict[str, Any]:
+    """The audit row of an opening, as `tickets.record_event` writes it."""
+    return {
+        "ticket_id": ticket.id,
+        "kind": "created",
+        "actor": tickets.SYSTEM_ACTOR,
+        "from_state": None,
+        "to_state": ticket.state.value,
+        "mention_id": ticket.first_mention_id,
+        "note": None,
+        "data": {"rule": route.rule_name, "table_version": route.table_version},
+        "at": now,
+    }
+
+
+class _SlaClock:
+    """`sla.schedule` for the tickets a batch opens: the team's policy and clock read once, and
+    the deadlines of each priority computed once, since the batch's tickets open together."""
+
+    def __init__(self, team: Team, start: datetime) -> None:
+        self.policy = teams.policy_of(team)
+        self.clock = teams.sla_clock(team)
+        self.start = start
+        self.computed: dict[str, list[dict[str, Any]]] = {}
+
+    def deadlines(self, priority: str) -> list[dict[str, Any]]:
+        if priority not in self.computed:
+            target = self.policy.target(priority)
+            allowed = {
+                DeadlineKind.FIRST_RESPONSE: float(target.first_response_minutes),
+                DeadlineKind.RESOLUTION: target.resolution_hours * 60,
+            }
+            self.computed[priority] = [
+                {
+                    "kind": kind.value,
+                    "due_at": self.clock.add_business_minutes(self.start, minutes),
+                    "warn_at": self.clock.add_business_minutes(
+                        self.start, minutes * self.policy.warn_at
+                    ),
+                }
+                for kind, minutes in allowed.items()
+            ]
+        return self.computed[priority]
+
+
+def _publish_routed(
+    *, session: Session, mention: Mention, verdict: Verdict, route: routing.Route, ticket: Ticket
+) -> None:
+    """`mention.routed` for the team's systems: the post, what the model said, where it went."""
+    outbox.record(
+        session=session,
+        type="mention.routed",
+        subject_type="mention",
+        subject_id=str(mention.id),
+        team_id=ticket.team_id,
+        data={
+            "mention": {
+                "id": mention.id,
+                "source": mention.source,
+                "external_id": mention.external_id,
+                "author": mention.author_handle,
+                "text": mention.text,
+                "lang": mention.lang,
+                "posted_at": mention.posted_at.isoformat(),
+            },
+            "classification": {"label": verdict.label, "probability": verdict.probability},
+            "routing": {
+                "rule": route.rule_name,
+                "table_version": route.table_version,
+                "priority": route.priority,
+                "ticket_id": ticket.id,
+            },
+        },
+    )
+
+
+def facts_of(mention: Mention, account: Account, verdict: Verdict, *, at: datetime) -> MentionFacts:
+    """What the routing rules look at for this mention, routed at this moment."""
+    return MentionFacts(
+        label=verdict.label,
+        probability=verdict.probability,
+        triage=verdict.triage,
+        account_handle=account.handle,
+        account_kind=account.kind.value,
+        lang=mention.lang,
+        text=mention.text,
+        author_handle=mention.author_handle,
+        author_verified=mention.author_verified,
+        author_followers=mention.author_followers,
+        at=at,
+    )
