@@ -3,17 +3,17 @@
 import argparse
 import signal
 import threading
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.classify import serving
-from app.classify.service import Classifier
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker, utcnow
 from app.delivery import sending
 from app.worker import service as worker
-from app.x import polling
-from app.x import sending as x_sending
+
+if TYPE_CHECKING:  # the model's code loads in seconds: every `aiguilleur` command imports this
+    from app.classify.service import Classifier
 
 
 def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -27,7 +27,7 @@ def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]"
 class Serving:
     """The classifier this worker ingests X's posts with: the active model version, followed."""
 
-    def __init__(self, classifier: Classifier) -> None:
+    def __init__(self, classifier: "Classifier") -> None:
         self.classifier = classifier
 
 
@@ -67,6 +67,8 @@ def following(
     *, sessions: sessionmaker[Session], settings: Settings, stop: threading.Event
 ) -> Serving:
     """The active model, and a thread that swaps it when another version is activated."""
+    from app.classify import serving
+
     models = Serving(serving.at_start(sessions=sessions, settings=settings, given=None))
     thread = threading.Thread(
         target=serving.follow_active,
@@ -80,6 +82,9 @@ def following(
 
 def _once(*, sessions: sessionmaker[Session], settings: Settings, models: Serving | None) -> int:
     """Each job once, in order: X's posts in, deliveries and replies out, SLA timers."""
+    from app.x import polling
+    from app.x import sending as x_sending
+
     pages = polling.run(sessions=sessions, settings=settings, models=models) if models else 0
     sent = sending.run(sessions=sessions, settings=settings)
     answered = x_sending.run(sessions=sessions, settings=settings) if settings.x_writes else 0

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,8 +19,9 @@ from app.config import Settings
 from app.db import utcnow
 from app.delivery import sending
 from app.tickets import workflow
-from app.x import polling
-from app.x import sending as x_sending
+
+if TYPE_CHECKING:  # the X jobs' modules load the model's code: only a worker with X needs them
+    from app.x.polling import Models
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -71,11 +73,14 @@ def x_jobs(
     sessions: sessionmaker[Session],
     settings: Settings,
     clock: Clock = utcnow,
-    models: polling.Models | None,
+    models: "Models | None",
 ) -> list[Job]:
     """With X credentials: replies every second, and the pollers (each account at its own
     interval). They wait on X, so they run in a loop of their own, beside the one of `jobs`.
     The pollers ingest, so they need `models`, which holds the classifier served."""
+    from app.x import polling
+    from app.x import sending as x_sending
+
     work = []
     if settings.x_reads and models is not None:
         work.append(
@@ -123,7 +128,7 @@ def _run_safely(job: Job) -> bool:
 
 
 def start_threads(
-    *, sessions: sessionmaker[Session], settings: Settings, models: polling.Models | None = None
+    *, sessions: sessionmaker[Session], settings: Settings, models: "Models | None" = None
 ) -> list[tuple[threading.Thread, threading.Event]]:
     """The loops in daemon threads, for `serve` on the embedded default: the main jobs, and
     the X jobs if X is configured."""

@@ -5,7 +5,6 @@ import signal
 import threading
 from datetime import UTC, datetime
 
-import tweepy
 from sqlalchemy import select
 
 from app.accounts.models import Account
@@ -13,8 +12,9 @@ from app.config import Settings
 from app.db import make_engine, make_sessionmaker, utcnow
 from app.errors import InvalidInput
 from app.worker.commands import following
-from app.x import client as x_client
-from app.x import polling, service, stream
+
+# tweepy and the model's code load in seconds: each command imports what it uses, so that every
+# other `aiguilleur` command starts fast.
 
 USERS_PER_LOOKUP = 100  # X's most usernames in one lookup
 
@@ -67,6 +67,10 @@ def check_credentials(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _check_reader(settings: Settings, accounts: list[Account]) -> bool:
+    import tweepy
+
+    from app.x import client as x_client
+
     if not settings.x_reads:
         print("read: not configured (AIGUILLEUR_X_BEARER_TOKEN)")
         return False
@@ -99,6 +103,10 @@ def _check_reader(settings: Settings, accounts: list[Account]) -> bool:
 
 
 def _check_writer(settings: Settings) -> bool:
+    import tweepy
+
+    from app.x import client as x_client
+
     if not settings.x_writes:
         print("reply: not configured (AIGUILLEUR_X_CONSUMER_KEY, ..._ACCESS_TOKEN_SECRET)")
         return False
@@ -113,6 +121,8 @@ def _check_writer(settings: Settings) -> bool:
 
 
 def show_status(args: argparse.Namespace, settings: Settings) -> int:
+    from app.x import service
+
     engine = make_engine(settings)
     try:
         with make_sessionmaker(engine)() as session:
@@ -134,6 +144,9 @@ def show_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    from app.x import client as x_client
+    from app.x import polling
+
     if args.since > utcnow():
         raise InvalidInput("--since is in the future")
     engine = make_engine(settings)
@@ -156,6 +169,8 @@ def run_backfill(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_stream(args: argparse.Namespace, settings: Settings) -> int:
+    from app.x import stream
+
     engine = make_engine(settings)
     sessions = make_sessionmaker(engine)
     stopped = threading.Event()
