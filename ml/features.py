@@ -5,11 +5,9 @@ import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from sklearn.base import BaseEstimator, TransformerMixin
+from scipy.sparse import csr_matrix, hstack
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.pipeline import FeatureUnion
-from sklearn.preprocessing import normalize
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _HANDLE = re.compile(r"@\w+")
@@ -33,11 +31,12 @@ def normalise(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
-# Names the feature extractor in model versions: a change of features is a new model.
-FEATURES = "words-1-2+char-hash-3-6"
+# Names the feature extractor in model versions: a change of features is a new model. Since
+# "-v2" the character rows are normalised in numpy, which rounds differently in the last bits.
+FEATURES = "words-1-2+char-hash-3-6-v2"
 
 
-def build_features() -> FeatureUnion:
+def build_features() -> "TextFeatures":
     """Word 1-2 grams and character 3-6 grams (across word boundaries), TF-IDF weighted.
 
     Character n-grams across boundaries catch short phrases and misspellings ("tjrs en retard");
@@ -51,7 +50,35 @@ def build_features() -> FeatureUnion:
         token_pattern=r"(?u)\b\w+\b",  # noqa: S106 - a regular expression, not a password
         dtype=np.float32,
     )
-    return FeatureUnion([("words", words), ("chars", CharNgrams(ngram_range=(3, 6), min_df=2))])
+    return TextFeatures(words=words, chars=CharNgrams(ngram_range=(3, 6), min_df=2))
+
+
+class TextFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """The word features, then the character features, side by side in one sparse matrix.
+
+    What `FeatureUnion` gives, without its per-call machinery (a joblib dispatch, output
+    wrappers, routing checks): that took half of a single text's prediction time.
+    """
+
+    def __init__(self, words: TfidfVectorizer, chars: "CharNgrams") -> None:
+        self.words = words
+        self.chars = chars
+
+    def fit(self, texts: Sequence[str], y: object = None) -> "TextFeatures":
+        self.fit_transform(texts)
+        return self
+
+    def fit_transform(self, texts: Sequence[str], y: object = None) -> csr_matrix:
+        self.words_, self.chars_ = clone(self.words), clone(self.chars)
+        return _side_by_side(self.words_.fit_transform(texts), self.chars_.fit_transform(texts))
+
+    def transform(self, texts: Sequence[str]) -> csr_matrix:
+        return _side_by_side(self.words_.transform(texts), self.chars_.transform(texts))
+
+
+def _side_by_side(words: csr_matrix, chars: csr_matrix) -> csr_matrix:
+    stacked: csr_matrix = hstack([words, chars], format="csr", dtype=np.float32)
+    return stacked
 
 
 # Odd 64-bit multipliers: the rolling-hash base, and Fibonacci hashing into the table.
@@ -98,7 +125,12 @@ class CharNgrams(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         )
         counts.sum_duplicates()
         counts.data = (1 + np.log(counts.data)) * self.idf_[counts.indices]
-        return normalize(counts, norm="l2", copy=False)
+        # Rows to unit length, as sklearn.preprocessing.normalize does, without its input checks:
+        # they took a third of this method's time for a single text.
+        row_of_value = np.repeat(np.arange(len(texts)), np.diff(counts.indptr))
+        norms = np.sqrt(np.bincount(row_of_value, counts.data**2, minlength=len(texts)))
+        counts.data /= norms[row_of_value].astype(np.float32)
+        return counts
 
     def _hashed(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """For every n-gram of every text: the text's row and the n-gram's bucket."""

@@ -25,6 +25,8 @@ TRUSTED_TYPES = [
     "sklearn.linear_model._logistic.LogisticRegression",
     "sklearn.pipeline.FeatureUnion",
     "ml.features.CharNgrams",
+    "ml.features.TextFeatures",
+    "ml.classifier.BlendedClassifier",
     "sklearn.pipeline.Pipeline",
     "numpy.float32",
     "numpy.float64",

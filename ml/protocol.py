@@ -22,7 +22,7 @@ from ml.dataset import Example, read_labelled, seed_corpus
 from ml.evaluate import evaluate, format_report
 from ml.features import normalise
 from ml.model import TextClassifier
-from ml.train import TrainingParams, build_pipeline, fit
+from ml.train import TrainingParams, build_pipeline, fit, sample_weights
 
 # What the crowd's annotations say honestly. Late and cancelled flights are delays; every other
 # negative reason is a problem for customer service; positive posts are praise. Neutral posts and
@@ -79,11 +79,21 @@ def binary(
 ) -> dict[str, Any]:
     """F1 of the positive class under stratified k-fold cross-validation."""
     texts = [normalise(e.text) for e in examples]
-    labels = np.array(["complaint" if e.label == positive else "rest" for e in examples])
+    binary_examples = [
+        Example(e.text, "complaint" if e.label == positive else "rest", e.lang) for e in examples
+    ]
+    labels = np.array([e.label for e in binary_examples])
     # The shipped pipeline; neither class is a service label, so the weights are just balanced.
-    pipeline = build_pipeline(TrainingParams(seed=seed), list(labels))
+    params = TrainingParams(seed=seed)
+    weights = sample_weights(binary_examples, params.service_weight)
     splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    predicted = cross_val_predict(pipeline, texts, labels, cv=splits)
+    predicted = cross_val_predict(
+        build_pipeline(params),
+        texts,
+        labels,
+        cv=splits,
+        params={"classifier__sample_weight": weights},
+    )
     complaints = labels == "complaint"
     return {
         "examples": len(examples),

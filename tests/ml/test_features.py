@@ -1,11 +1,12 @@
-"""The numpy character n-gram extractor: the same features as scikit-learn's, much faster."""
+"""The feature extractors: the same features as scikit-learn's, much faster."""
 
 import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import FeatureUnion
 
 from ml.dataset import seed_corpus
-from ml.features import CharNgrams, normalise
+from ml.features import CharNgrams, build_features, normalise
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +56,15 @@ def test_it_is_deterministic(texts: list[str]) -> None:
     second = CharNgrams().fit(texts[:500]).transform(texts[:50])
 
     assert (first != second).nnz == 0
+
+
+def test_the_text_features_are_what_a_feature_union_gives(texts: list[str]) -> None:
+    ours = build_features().fit(texts[:1000])
+    union = FeatureUnion([("words", ours.words), ("chars", ours.chars)]).fit(texts[:1000])
+    sample = [*texts[1000:1200], "", "zzzz"]
+
+    a, b = ours.transform(sample), union.transform(sample)
+
+    assert a.shape == b.shape
+    assert a.dtype == np.float32
+    assert (a != b).nnz == 0

@@ -14,7 +14,7 @@ from app.config import PACKAGED_MODEL_PATH
 from ml import LABELS
 from ml.dataset import Columns, Example, fingerprint, seed_corpus
 from ml.model import METADATA_FILE, MODEL_FILE, ModelError, TextClassifier
-from ml.train import TrainingParams, gather, main, model_version, train
+from ml.train import TrainingParams, gather, main, model_version, sample_weights, train
 
 SMALL = [
     Example("my train is 40 minutes late again", "delay", "en"),
@@ -62,6 +62,35 @@ def test_the_metadata_says_what_the_model_was_built_from(tmp_path: Path) -> None
     }
     assert set(metadata["metrics"]) == {"cv_macro_f1", "cv_accuracy"}
     assert {"scikit-learn", "skops", "numpy", "python"} <= set(metadata["libraries"])
+
+
+def test_labels_are_balanced_within_each_language() -> None:
+    examples = [
+        *[Example(f"en delay {i}", "delay", "en") for i in range(2)],
+        *[Example(f"en praise {i}", "praise", "en") for i in range(6)],
+        *[Example(f"fr delay {i}", "delay", "fr") for i in range(6)],
+        *[Example(f"fr praise {i}", "praise", "fr") for i in range(2)],
+    ]
+
+    weights = sample_weights(examples, service_weight=3.0)
+
+    totals: dict[tuple[str | None, str], float] = {}
+    for example, weight in zip(examples, weights, strict=True):
+        key = (example.lang, example.label)
+        totals[key] = totals.get(key, 0.0) + float(weight)
+    # Within a language each label weighs the same, then a service label three times more.
+    assert totals[("en", "delay")] == pytest.approx(3 * totals[("en", "praise")])
+    assert totals[("fr", "delay")] == pytest.approx(3 * totals[("fr", "praise")])
+    assert totals[("en", "delay")] == pytest.approx(totals[("fr", "delay")])
+
+
+def test_a_few_examples_without_a_language_weigh_like_the_others() -> None:
+    examples = [Example(f"merci {i}", "praise", "fr") for i in range(50)]
+    examples += [Example(f"thanks {i}", "praise", None) for i in range(2)]
+
+    weights = sample_weights(examples, service_weight=2.0)
+
+    assert np.allclose(weights, 1.0)
 
 
 def test_a_missing_model_is_refused(tmp_path: Path) -> None:
