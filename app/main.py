@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app import __doc__ as description
+from app import heap
 from app.accounts.router import router as accounts_router
 from app.classify import serving
 from app.classify.router import router as classify_router
@@ -73,6 +74,7 @@ def create_app(
             )
         app.state.batcher = batcher.for_app(app.state, settings)
         app.state.batcher.start()
+        heap.settle()
         try:
             yield
         finally:

@@ -2,6 +2,8 @@
 
 import re
 import unicodedata
+from collections import Counter
+from functools import lru_cache
 
 # Common words of each language. French and English are the ones routing distinguishes; the
 # others are here so that a Spanish or German post is recognised as neither, not guessed.
@@ -22,20 +24,27 @@ _COMMON_WORDS = {
 }
 _WORDS = {lang: frozenset(words.split()) for lang, words in _COMMON_WORDS.items()}
 _LETTERS = {"fr": "éèêàçùôîœ", "es": "ñ¿¡", "de": "ßäöü", "pt": "ãõ"}
+_LANGUAGE_OF_LETTER = {char: lang for lang, letters in _LETTERS.items() for char in letters}
 _TOKEN = re.compile(r"[\w']+")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+# Each common word and the languages it belongs to, so that a text's words are looked up once.
+_LANGUAGES_OF = {
+    word: tuple(lang for lang, words in _WORDS.items() if word in words)
+    for word in frozenset().union(*_WORDS.values())
+}
 
 
 def guess_language(text: str) -> str | None:
     """The best-supported language; another language than French or English is 'other'."""
     lowered = text.lower()
-    if _mostly_non_latin(lowered):
+    accented = _NON_ASCII.findall(lowered)
+    if accented and _mostly_non_latin(lowered, accented):
         return "other"
-    words = [word for word in _TOKEN.findall(lowered) if not word.isdigit()]
-    scores = {
-        lang: sum(word in common for word in words)
-        + 2 * sum(lowered.count(c) for c in _LETTERS.get(lang, ""))
-        for lang, common in _WORDS.items()
-    }
+    scores = Counter(dict.fromkeys(_WORDS, 0))
+    scores.update(lang for word in _TOKEN.findall(lowered) for lang in _LANGUAGES_OF.get(word, ()))
+    for char in accented:
+        if char in _LANGUAGE_OF_LETTER:
+            scores[_LANGUAGE_OF_LETTER[char]] += 2
     best = max(scores.values())
     leaders = [lang for lang, score in scores.items() if score == best]
     if best == 0 or len(leaders) > 1:
@@ -43,7 +52,15 @@ def guess_language(text: str) -> str | None:
     return leaders[0] if leaders[0] in ("fr", "en") else "other"
 
 
-def _mostly_non_latin(text: str) -> bool:
-    letters = [c for c in text if c.isalpha()]
-    latin = sum("LATIN" in unicodedata.name(c, "") for c in letters)
-    return len(letters) >= 3 and latin < len(letters) / 2
+def _mostly_non_latin(text: str, accented: list[str]) -> bool:
+    """More than half of the letters are not Latin; only the non-ASCII characters can be not."""
+    non_latin = sum(1 for char in accented if char.isalpha() and not _is_latin(char))
+    if not non_latin:
+        return False
+    letters = sum(1 for char in text if char.isalpha())
+    return letters >= 3 and letters - non_latin < letters / 2
+
+
+@lru_cache(maxsize=4096)
+def _is_latin(char: str) -> bool:
+    return char.isascii() or "LATIN" in unicodedata.name(char, "")

@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
+from app import heap
 from app.accounts import service as accounts
 from app.classify import serving
 from app.classify.service import Classifier
@@ -35,6 +36,7 @@ def import_file(
         if refused:
             return _refuse(path, refused)
         classifier = serving.at_start(sessions=sessions, settings=settings, given=None)
+        heap.settle()
         size = min(chunk or settings.max_batch_items, settings.max_batch_items)
         created = _ingest(sessions, classifier, content, size, settings)
     finally:

@@ -81,12 +81,13 @@ def store(
     slugs = {team_id: slug for slug, team_id in table.team_ids.items()}
     stored = {}
     decisions = []
+    events = []
     for (post, mention), route in zip(new, routes, strict=True):
         ticket = ticket_of.get(mention.id)
         decisions.append(_decision(mention, route, ticket))
         if ticket is not None:
-            _publish_routed(
-                session=session, mention=mention, verdict=post.verdict, route=route, ticket=ticket
+            events.append(
+                _routed_event(mention=mention, verdict=post.verdict, route=route, ticket=ticket)
             )
         team_id = ticket.team_id if ticket else None
         stored[_key(post)] = Stored(
@@ -98,6 +99,7 @@ def store(
             team=slugs.get(team_id) if team_id is not None else None,
         )
     session.execute(insert(RoutingDecision), decisions, **BULK)
+    outbox.record_many(session=session, rows=events)
     return stored
 
 
@@ -327,14 +329,21 @@ def _open_tickets(
         [_created_event(t, routes[t.first_mention_id], now) for t in opened],
         **BULK,
     )
-    for ticket in opened:
-        tickets.publish(
-            session=session,
-            ticket=ticket,
-            team=team_rows[ticket.team_id],
-            type="ticket.created",
-            mention_id=ticket.first_mention_id,
-        )
+    outbox.record_many(
+        session=session,
+        rows=[
+            outbox.row(
+                **tickets.publication(
+                    ticket=ticket,
+                    team=team_rows[ticket.team_id],
+                    holder=team_rows[ticket.team_id],
+                    type="ticket.created",
+                    mention_id=ticket.first_mention_id,
+                )
+            )
+            for ticket in opened
+        ],
+    )
     return opened
 
 
@@ -407,12 +416,11 @@ class _SlaClock:
         return self.computed[priority]
 
 
-def _publish_routed(
-    *, session: Session, mention: Mention, verdict: Verdict, route: routing.Route, ticket: Ticket
-) -> None:
+def _routed_event(
+    *, mention: Mention, verdict: Verdict, route: routing.Route, ticket: Ticket
+) -> dict[str, Any]:
     """`mention.routed` for the team's systems: the post, what the model said, where it went."""
-    outbox.record(
-        session=session,
+    return outbox.row(
         type="mention.routed",
         subject_type="mention",
         subject_id=str(mention.id),

@@ -202,11 +202,21 @@ def publish(
     holder = team if team.id == ticket.team_id else session.get_one(Team, ticket.team_id)
     outbox.record(
         session=session,
-        type=type,
-        subject_type="ticket",
-        subject_id=str(ticket.id),
-        team_id=team.id,
-        data={
+        **publication(ticket=ticket, team=team, holder=holder, type=type, mention_id=mention_id),
+    )
+
+
+def publication(
+    *, ticket: Ticket, team: Team, holder: Team, type: str, mention_id: int | None
+) -> dict[str, Any]:
+    """What `publish` records (the arguments of `outbox.record` and `outbox.row`): the ticket's
+    state, for `team`, while `holder` has the ticket."""
+    return {
+        "type": type,
+        "subject_type": "ticket",
+        "subject_id": str(ticket.id),
+        "team_id": team.id,
+        "data": {
             "ticket": {
                 "id": ticket.id,
                 "team": holder.slug,
@@ -222,4 +232,4 @@ def publish(
             "mention_id": mention_id,
             **({"moved_from": team.slug} if holder is not team else {}),
         },
-    )
+    }

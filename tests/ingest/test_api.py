@@ -404,8 +404,8 @@ def test_a_failure_in_the_middle_of_a_batch_leaves_nothing(
 ) -> None:
     from app.tickets import service as tickets
 
-    # Each new ticket is published to the outbox, whether opened alone or with its batch.
-    real, calls = tickets.publish, []
+    # Each new ticket's outbox event is made by `publication`, whether opened alone or in a batch.
+    real, calls = tickets.publication, []
 
     def failing_on_the_third(**kwargs: object) -> object:
         calls.append(1)
@@ -413,7 +413,7 @@ def test_a_failure_in_the_middle_of_a_batch_leaves_nothing(
             raise RuntimeError("the disk is full")
         return real(**kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(tickets, "publish", failing_on_the_third)
+    monkeypatch.setattr(tickets, "publication", failing_on_the_third)
     batch = [mention(f"t{i}", DELAY_EN) for i in range(5)]
 
     with TestClient(

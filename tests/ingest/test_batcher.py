@@ -121,14 +121,14 @@ def test_an_item_that_breaks_its_group_fails_alone(
 ) -> None:
     from app.tickets import service as tickets
 
-    real = tickets.publish
+    real = tickets.publication
 
     def failing_for_the_poisoned_thread(**kwargs: Any) -> Any:
         if kwargs["ticket"].conversation_key.startswith("api:poison"):
             raise RuntimeError("the disk is full")
         return real(**kwargs)
 
-    monkeypatch.setattr(tickets, "publish", failing_for_the_poisoned_thread)
+    monkeypatch.setattr(tickets, "publication", failing_for_the_poisoned_thread)
     bodies = [mention(f"p{i}", DELAY_EN, author={"handle": f"r{i}"}) for i in range(POSTS)]
     bodies[5] = mention("poison", DELAY_EN)
 

@@ -1,5 +1,6 @@
 """Rule matching and table validation: pure logic, no database."""
 
+import unicodedata
 from datetime import UTC, datetime
 
 import pytest
@@ -7,6 +8,7 @@ from pydantic import ValidationError
 
 from app.routing.rules import MentionFacts, explain, first_match, mismatches
 from app.routing.schemas import RuleConditions, RuleSpec, TableSpec
+from app.routing.text import fold
 
 MONDAY_NOON_PARIS = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
 
@@ -212,3 +214,44 @@ def test_rule_spec_round_trips() -> None:
     )
 
     assert RuleSpec.model_validate(rule.model_dump()) == rule
+
+
+def reference_fold(text: str) -> str:
+    """What `fold` must give: the whole text case-folded, decomposed, its marks dropped."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mon RER B est bloqué à Châtelet",
+        "RETARDÉ, ÇA SUFFIT",
+        "Straße ﬁn Ǆ İ ΐ ǰ Ｔｒａｉｎ K\u212a",  # expansions, ligatures, full width, the Kelvin sign
+        "e\u0301\u0327 a\u0308\u0300",  # marks already apart, several on one letter
+        "Поезд опаздывает 東京 🚆",
+        "plain ascii text",
+    ],
+)
+def test_folding_is_the_whole_text_decomposed(text: str) -> None:
+    assert fold(text) == reference_fold(text)
+
+
+def test_folding_agrees_character_by_character_over_the_latin_and_greek_blocks() -> None:
+    every = "".join(chr(code) for code in range(0x80, 0x3FF))
+    assert fold(every) == reference_fold(every)
+    assert fold("Retardé") == fold("retarde") == "retarde"
+
+
+def test_a_keyword_is_found_in_the_folded_text_once_per_mention() -> None:
+    facts_ = facts(text="Le train est RETARDÉ à Créteil")
+    rules = [
+        RuleSpec(name=f"r{i}", team="ops", priority="P2", when=RuleConditions(keywords=["créteil"]))
+        for i in range(2)
+    ]
+
+    assert first_match(rules, facts_, lambda team, at: True) == 0
+    assert facts_.folded_text == "le train est retarde a creteil"
+    assert mismatches(RuleConditions(keywords=["lyon"]), facts_) == [
+        "none of the keywords ['lyon'] in the text"
+    ]
