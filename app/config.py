@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     model_refresh_seconds: float = Field(default=10.0, gt=0, le=3_600)
     config_file: Path | None = None
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # An API key found valid is not read again for this long: a revocation holds within this
+    # delay in every process (0: at once, one database read per request).
+    key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     max_batch_items: int = Field(default=1_000, gt=0)
     # Single mentions posted concurrently are ingested together (group commit): at most this
     # many per transaction, the first of them waiting at most this long for others to join.

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from app import __doc__ as description
 from app import heap
+from app.access.cache import KeyCache
 from app.accounts.router import router as accounts_router
 from app.classify import serving
 from app.classify.router import router as classify_router
@@ -53,6 +54,7 @@ def create_app(
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.read_sessionmaker = make_sessionmaker(engine, read_only=True)
+        app.state.keys = KeyCache(settings.key_cache_seconds)
         app.state.resolver = ssrf.system_resolver  # tests put a resolver of their own here
         app.state.classifier = serving.at_start(
             sessions=app.state.sessionmaker, settings=settings, given=classifier

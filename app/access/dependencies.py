@@ -1,15 +1,16 @@
 """Request dependencies: who is calling (from the key in a header) and may they."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.access import service
+from app.access.cache import KeyCache
 from app.access.service import Principal
-from app.db import get_read_session
 from app.errors import Forbidden, Unauthenticated
 
 # Declared as security schemes so that the OpenAPI description (and the "Authorize" button of
@@ -18,30 +19,42 @@ _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <key>"
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: <key>")
 
 
-def current_principal(
-    session: Annotated[Session, Depends(get_read_session)],
+async def current_principal(
+    request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key_header)],
 ) -> Principal:
     """The caller, from `Authorization: Bearer <key>` or `X-API-Key` (never the URL); 401
-    without a valid, unrevoked key."""
+    without a valid, unrevoked key. A key checked less than `key_cache_seconds` ago is not read
+    again (see `app.access.cache`)."""
     token = bearer.credentials.strip() if bearer is not None else (api_key or "").strip()
     if not token:
         raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
-    principal = service.verify(session=session, token=token)
-    session.rollback()
+    keys: KeyCache = request.app.state.keys
+    principal = keys.get(token)
     if principal is None:
-        raise Unauthenticated("the API key is not valid or was revoked")
+        principal = await run_in_threadpool(_verify, request.app.state.read_sessionmaker, token)
+        if principal is None:
+            raise Unauthenticated("the API key is not valid or was revoked")
+        keys.put(token, principal)
     return principal
+
+
+def _verify(sessions: sessionmaker[Session], token: str) -> Principal | None:
+    with sessions() as session:
+        try:
+            return service.verify(session=session, token=token)
+        finally:
+            session.rollback()
 
 
 Caller = Annotated[Principal, Depends(current_principal)]
 
 
-def requires(scope: str) -> Callable[[Principal], Principal]:
+def requires(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that lets through the callers whose key has this scope (or admin)."""
 
-    def check(principal: Caller) -> Principal:
+    async def check(principal: Caller) -> Principal:  # async: no hop to the thread pool
         if not principal.allows(scope):
             raise Forbidden(f"this key lacks the {scope!r} scope", details={"scope": scope})
         return principal

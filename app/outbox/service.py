@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -37,9 +37,13 @@ def record(
 
 
 def record_many(*, session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert the events of `row` in one statement: a batch's events without an ORM object each."""
+    """Insert the events of `row` in one statement: a batch's events without an ORM object each
+    (through the table: the ORM's bulk path costs more per row than the insert)."""
     if rows:
-        session.execute(insert(OutboxEvent), rows)
+        session.flush()
+        table = OutboxEvent.__table__
+        assert isinstance(table, Table)
+        session.execute(insert(table), rows)
 
 
 def row(

@@ -17,6 +17,7 @@ from app.access import service as access
 from app.db import Base, make_sessionmaker
 from app.models import import_all
 from app.tickets.models import Ticket, TicketEvent
+from tests.access.keys import expire_cached_keys
 from tests.builders import DELAY_EN, PRESS_EN, mention
 from tests.conftest import Db, KeyMaker
 
@@ -86,6 +87,7 @@ def bad_token(kind: str, *, make_key: KeyMaker, engine: Engine, anonymous: TestC
     assert kind == "revoked"
     with make_sessionmaker(engine)() as session, session.begin():
         access.revoke(session=session, key_id=key_id)
+    expire_cached_keys(anonymous)
     return token
 
 

@@ -15,6 +15,7 @@ from app.access.commands import print_first_admin_key
 from app.access.models import ApiKey
 from app.config import Settings
 from app.db import make_sessionmaker
+from tests.access.keys import expire_cached_keys
 from tests.conftest import Db
 from tests.server import run_cli
 
@@ -86,6 +87,7 @@ def test_a_created_key_works_over_http_until_revoked(
     revoked = run_cli("keys", "revoke", key_id, database_url=database_url)
     assert revoked.returncode == 0, revoked.stderr
     assert f"revoked key {key_id} (hr-desk)" in revoked.stdout
+    expire_cached_keys(http)  # the revocation holds once `key_cache_seconds` have passed
 
     refused = http.get("/v1/teams/hr/tickets", headers=bearer(token))
     assert refused.status_code == 401
