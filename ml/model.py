@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skops.io as sio
 from sklearn.pipeline import Pipeline
-from skops.io.exceptions import UntrustedTypesFoundException
 
 from ml.features import normalise
+from ml.imports import torch_hidden
+
+with torch_hidden():
+    import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
 
 MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
