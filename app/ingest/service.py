@@ -15,7 +15,7 @@ from app.classify.service import Classifier, Verdict
 from app.errors import BatchTooLarge, NotFound, UnknownAccount
 from app.ingest.models import Mention
 from app.ingest.schemas import AuthorRead, BatchItemRead, BatchRead, MentionIn, MentionRead
-from app.ingest.store import Post, Stored, facts_of, store
+from app.ingest.store import AnyMention, Post, Stored, facts_of, store
 from app.routing import service as routing
 from app.routing.models import RoutingDecision
 from app.routing.schemas import Explanation, RoutingRead
@@ -238,7 +238,7 @@ def read_of(stored: Stored) -> MentionRead:
     )
 
 
-def _author(mention: Mention) -> AuthorRead:
+def _author(mention: AnyMention) -> AuthorRead:
     return AuthorRead(
         handle=mention.author_handle,
         id=mention.author_external_id,

@@ -49,11 +49,40 @@ class Post:
     verdict: Verdict
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A mention as this transaction wrote it: its columns and new id, without an ORM object
+    (building a thousand of those cost more than inserting them); nothing changes it later."""
+
+    id: int
+    source: str
+    external_id: str
+    account_id: int
+    author_handle: str
+    author_external_id: str | None
+    author_name: str | None
+    author_followers: int | None
+    author_verified: bool | None
+    text: str
+    lang: str | None
+    posted_at: datetime
+    received_at: datetime
+    conversation_id: str | None
+    in_reply_to_id: str | None
+    conversation_root: str
+    conversation_key: str
+    raw: dict[str, Any] | None
+
+
+# A mention read from the database, or one this transaction just wrote.
+AnyMention = Mention | Written
+
+
 @dataclass(frozen=True)
 class Stored:
     """What was written for one new post: enough to answer without reading it back."""
 
-    mention: Mention
+    mention: Written
     account: Account
     verdict: Verdict
     route: routing.Route
@@ -107,25 +136,32 @@ def _key(post: Post) -> Key:
     return post.mention_in.source, post.mention_in.external_id
 
 
-def _insert_mentions(*, session: Session, posts: Sequence[Post]) -> dict[Key, Mention]:
+def _insert_mentions(*, session: Session, posts: Sequence[Post]) -> dict[Key, Written]:
     """One multi-row INSERT of the posts; the rows come back for the posts inserted, not for
-    those another transaction stored since our look-up."""
+    those another transaction stored since our look-up (as written, with their new ids)."""
     roots = _conversation_roots(session=session, posts=[p.mention_in for p in posts])
-    rows = [_mention_row(post, roots[_key(post)]) for post in posts]
+    now = utcnow()
+    rows = [_mention_row(post, roots[_key(post)], now) for post in posts]
+    table = _table(Mention)
+    returned = (table.c.id, table.c.source, table.c.external_id)
     # A plain INSERT is compiled once per process; SQLAlchemy cannot cache the ON CONFLICT form,
     # whose compilation would cost more than the insert. It is only needed after a conflict.
     try:
         with session.begin_nested():
-            inserted = _insert_returning(session, insert(Mention).returning(Mention), rows)
+            inserted = session.execute(insert(table).returning(*returned), rows).all()
     except IntegrityError:
         statement = (
             _dialect(session)
-            .insert(Mention)
+            .insert(table)
             .on_conflict_do_nothing(index_elements=["source", "external_id"])
-            .returning(Mention)
+            .returning(*returned)
         )
-        inserted = _insert_returning(session, statement, rows)
-    return {(m.source, m.external_id): m for m in inserted}
+        inserted = session.execute(statement, rows).all()
+    row_of = {(row["source"], row["external_id"]): row for row in rows}
+    return {
+        (source, external_id): Written(id=id_, **row_of[source, external_id])
+        for id_, source, external_id in inserted
+    }
 
 
 def insert_rows(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
@@ -134,9 +170,13 @@ def insert_rows(session: Session, model: type[Base], rows: list[dict[str, Any]])
     holds pending is written first, as an ORM statement would."""
     if rows:
         session.flush()
-        table = model.__table__
-        assert isinstance(table, Table)
-        session.execute(insert(table), rows)
+        session.execute(insert(_table(model)), rows)
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def _insert_returning(session: Session, statement: Any, rows: list[dict[str, Any]]) -> list[Any]:
@@ -148,7 +188,7 @@ def _dialect(session: Session) -> Any:
     return postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
 
 
-def _mention_row(post: Post, root: str) -> dict[str, Any]:
+def _mention_row(post: Post, root: str, now: datetime) -> dict[str, Any]:
     mention_in, author = post.mention_in, post.mention_in.author
     return {
         "source": mention_in.source,
@@ -161,7 +201,8 @@ def _mention_row(post: Post, root: str) -> dict[str, Any]:
         "author_verified": author.verified,
         "text": mention_in.text,
         "lang": mention_in.lang or guess_language(mention_in.text),
-        "posted_at": mention_in.created_at or utcnow(),
+        "posted_at": mention_in.created_at or now,
+        "received_at": now,
         "conversation_id": mention_in.conversation_id,
         "in_reply_to_id": mention_in.in_reply_to_id,
         "conversation_root": root,
@@ -227,7 +268,7 @@ def _stored_roots(*, session: Session, keys: set[Key]) -> dict[Key, str]:
     return found
 
 
-def _classification(mention: Mention, verdict: Verdict) -> dict[str, Any]:
+def _classification(mention: Written, verdict: Verdict) -> dict[str, Any]:
     return {
         "mention_id": mention.id,
         "label": verdict.label,
@@ -238,7 +279,7 @@ def _classification(mention: Mention, verdict: Verdict) -> dict[str, Any]:
     }
 
 
-def _decision(mention: Mention, route: routing.Route, ticket: Ticket | None) -> dict[str, Any]:
+def _decision(mention: Written, route: routing.Route, ticket: Ticket | None) -> dict[str, Any]:
     """The routing decision: the rule that matched, and the ticket (and its team) the post
     went to; a follow-up joins its thread's ticket in whichever team holds it."""
     return {
@@ -255,7 +296,7 @@ def _decision(mention: Mention, route: routing.Route, ticket: Ticket | None) -> 
 def _queue(
     *,
     session: Session,
-    new: list[tuple[Post, Mention]],
+    new: list[tuple[Post, Written]],
     routes: list[routing.Route],
     reopen_within: timedelta,
 ) -> dict[int, Ticket]:
@@ -272,7 +313,7 @@ def _queue(
         keys={m.conversation_key for _, m, _ in routed},
         since=utcnow() - reopen_within,
     )
-    openers: dict[str, tuple[Post, Mention, routing.Route]] = {}
+    openers: dict[str, tuple[Post, Written, routing.Route]] = {}
     for post, mention, route in routed:
         if mention.conversation_key not in busy:
             openers.setdefault(mention.conversation_key, (post, mention, route))
@@ -304,7 +345,7 @@ def _threads_with_tickets(*, session: Session, keys: set[str], since: datetime) 
 
 
 def _open_tickets(
-    *, session: Session, openers: list[tuple[Post, Mention, routing.Route]]
+    *, session: Session, openers: list[tuple[Post, Written, routing.Route]]
 ) -> list[Ticket]:
     """One new ticket per thread in one INSERT, with the deadlines, audit and outbox rows that
     `tickets.open_or_join` writes. If another transaction opened one of these threads since our
@@ -358,7 +399,7 @@ def _open_tickets(
 
 def _ticket_row(
     post: Post,
-    mention: Mention,
+    mention: Written,
     route: routing.Route,
     clocks: dict[int, "_SlaClock"],
     now: datetime,
@@ -426,7 +467,7 @@ class _SlaClock:
 
 
 def _routed_event(
-    *, mention: Mention, verdict: Verdict, route: routing.Route, ticket: Ticket
+    *, mention: Written, verdict: Verdict, route: routing.Route, ticket: Ticket
 ) -> dict[str, Any]:
     """`mention.routed` for the team's systems: the post, what the model said, where it went."""
     return outbox.row(
@@ -455,7 +496,9 @@ def _routed_event(
     )
 
 
-def facts_of(mention: Mention, account: Account, verdict: Verdict, *, at: datetime) -> MentionFacts:
+def facts_of(
+    mention: AnyMention, account: Account, verdict: Verdict, *, at: datetime
+) -> MentionFacts:
     """What the routing rules look at for this mention, routed at this moment."""
     return MentionFacts(
         label=verdict.label,

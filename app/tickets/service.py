@@ -3,14 +3,13 @@ ticket, or reopen the conversation's recently resolved one. Plus the audit and o
 every change of a ticket writes."""
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.ingest.models import Mention
 from app.outbox import service as outbox
 from app.routing.service import Route
 from app.teams.models import Team
@@ -20,8 +19,22 @@ from app.tickets.models import Ticket, TicketEvent, TicketState
 SYSTEM_ACTOR = "system:router"
 
 
+class ThreadPost(Protocol):
+    """What tickets need of a post: its id, its thread and the account it addresses (a stored
+    `Mention`, or one ingest has just written)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def conversation_key(self) -> str: ...
+
+    @property
+    def account_id(self) -> int: ...
+
+
 def open_or_join(
-    *, session: Session, mention: Mention, label: str, route: Route, reopen_within: timedelta
+    *, session: Session, mention: ThreadPost, label: str, route: Route, reopen_within: timedelta
 ) -> Ticket:
     """The conversation's open ticket with this mention added (a resolved one is reopened if
     recent enough), or a new ticket for it."""
@@ -47,7 +60,7 @@ def open_ticket(*, session: Session, conversation_key: str, lock: bool = False) 
     return session.scalars(query.execution_options(populate_existing=True)).first()
 
 
-def _open(*, session: Session, mention: Mention, label: str, route: Route) -> Ticket:
+def _open(*, session: Session, mention: ThreadPost, label: str, route: Route) -> Ticket:
     now = utcnow()
     ticket = Ticket(
         team_id=route.team_id,
@@ -90,7 +103,7 @@ def _open(*, session: Session, mention: Mention, label: str, route: Route) -> Ti
     return ticket
 
 
-def _reopen_recent(*, session: Session, mention: Mention, within: timedelta) -> Ticket | None:
+def _reopen_recent(*, session: Session, mention: ThreadPost, within: timedelta) -> Ticket | None:
     """Reopen the conversation's last ticket if it was resolved within the window.
 
     The conditional update lets one of two concurrent posts reopen it; the other finds it open.
@@ -134,7 +147,7 @@ def _reopen_recent(*, session: Session, mention: Mention, within: timedelta) -> 
     return last
 
 
-def _join(*, session: Session, ticket: Ticket, mention: Mention, route: Route) -> None:
+def _join(*, session: Session, ticket: Ticket, mention: ThreadPost, route: Route) -> None:
     """Add a follow-up to its thread's ticket; a more urgent follow-up raises the priority, and
     a customer's answer to a ticket waiting on them puts it back in the queue."""
     assert route.priority is not None
