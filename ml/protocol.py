@@ -12,11 +12,13 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import NDArray
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import Pipeline
 
 from ml.dataset import Example, read_labelled, seed_corpus
 from ml.evaluate import evaluate, format_report
@@ -60,15 +62,54 @@ def airline_history(tweets: Path, exclude_ids: set[str]) -> list[Example]:
     return examples
 
 
-def airline(tweets: Path, annotated: Path, *, with_seed: bool, threshold: float) -> dict[str, Any]:
-    """Train on the derived history (and the seed corpus), evaluate on the annotated posts."""
+class AveragedProbabilities:
+    """Two or more fitted pipelines, their probabilities averaged over the union of their labels.
+
+    A label that a member does not know gets probability 0 from it.
+    """
+
+    def __init__(self, members: Sequence[Pipeline]) -> None:
+        self.members = list(members)
+        self.classes_ = np.array(sorted({str(c) for m in self.members for c in m.classes_}))
+
+    def predict_proba(self, texts: Sequence[str]) -> NDArray[np.float64]:
+        column = {label: i for i, label in enumerate(self.classes_)}
+        total = np.zeros((len(texts), len(self.classes_)))
+        for member in self.members:
+            columns = [column[str(label)] for label in member.classes_]
+            total[:, columns] += member.predict_proba(texts)
+        averaged: NDArray[np.float64] = total / len(self.members)
+        return averaged
+
+
+SEED_MODES = ("none", "pooled", "averaged")
+
+
+def airline(
+    tweets: Path, annotated: Path, *, seed: str = "none", threshold: float = 0.45
+) -> dict[str, Any]:
+    """Train on the derived history (and the seed corpus), evaluate on the annotated posts.
+
+    `seed`: "none", the history alone; "pooled", one model trained on the history and the seed
+    corpus together; "averaged", a model of the history and a model of the seed corpus, their
+    probabilities averaged with equal weights.
+    """
+    if seed not in SEED_MODES:
+        raise ValueError(f"seed must be one of {SEED_MODES}, not {seed!r}")
     annotated_rows = [
         json.loads(line) for line in annotated.read_text(encoding="utf-8").splitlines() if line
     ]
     history = airline_history(tweets, {str(row["source_id"]) for row in annotated_rows})
-    training = [*seed_corpus(), *history] if with_seed else history
-    pipeline = fit(training, TrainingParams(cv_folds=0))
-    classifier = TextClassifier(pipeline, {"version": "in-domain" + ("+seed" if with_seed else "")})
+    params = TrainingParams(cv_folds=0)
+    if seed == "averaged":
+        seed_examples = seed_corpus()
+        training = [*seed_examples, *history]
+        averaged = AveragedProbabilities([fit(history, params), fit(seed_examples, params)])
+        classifier = TextClassifier(cast(Pipeline, averaged), {"version": "in-domain|seed"})
+    else:
+        training = [*seed_corpus(), *history] if seed == "pooled" else history
+        version = "in-domain" + ("+seed" if seed == "pooled" else "")
+        classifier = TextClassifier(fit(training, params), {"version": version})
     report = evaluate(classifier, read_labelled(annotated), threshold)
     report["training_examples"] = dict(sorted(Counter(e.label for e in training).items()))
     return report
@@ -117,7 +158,21 @@ def parser() -> argparse.ArgumentParser:
     )
     air.add_argument("--tweets", type=Path, default=shared / "tweets.csv")
     air.add_argument("--annotated", type=Path, default=shared / "dev_annotated.jsonl")
-    air.add_argument("--with-seed", action="store_true", help="add the seed corpus to the history")
+    seed = air.add_mutually_exclusive_group()
+    seed.add_argument(
+        "--with-seed",
+        action="store_const",
+        const="pooled",
+        dest="seed",
+        help="train one model on the history and the seed corpus together",
+    )
+    seed.add_argument(
+        "--average-seed",
+        action="store_const",
+        const="averaged",
+        dest="seed",
+        help="average a model of the history and a model of the seed corpus",
+    )
     air.add_argument("--threshold", type=float, default=0.45)
     two = tasks.add_parser("binary", help="10-fold F1 of a 0/1 complaint column of any CSV")
     two.add_argument("file", type=Path)
@@ -134,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.task == "airline":
         report = airline(
-            args.tweets, args.annotated, with_seed=args.with_seed, threshold=args.threshold
+            args.tweets, args.annotated, seed=args.seed or "none", threshold=args.threshold
         )
         print(f"trained on: {report['training_examples']}")
         print(format_report(str(args.annotated), report))

@@ -2,10 +2,18 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ml.dataset import Example
-from ml.protocol import airline_history, binary, derived_airline_label
+from ml.protocol import (
+    AveragedProbabilities,
+    airline,
+    airline_history,
+    binary,
+    derived_airline_label,
+)
+from ml.train import TrainingParams, fit
 
 
 @pytest.mark.parametrize(
@@ -45,3 +53,31 @@ def test_binary_complaint_detection_learns_a_separable_task() -> None:
 
     assert result["f1_positive"] == 1.0
     assert (result["examples"], result["positives"], result["folds"]) == (40, 20, 5)
+
+
+def test_averaged_probabilities_cover_the_union_of_the_labels() -> None:
+    history = fit(
+        [Example(f"flight {i} late again", "delay", "en") for i in range(6)]
+        + [Example(f"lost my bag {i}", "problem", "en") for i in range(6)],
+        TrainingParams(cv_folds=0),
+    )
+    seed = fit(
+        [Example(f"lost my bag {i}", "problem", "en") for i in range(6)]
+        + [Example(f"nice weather {i}", "other", "en") for i in range(6)],
+        TrainingParams(cv_folds=0),
+    )
+    averaged = AveragedProbabilities([history, seed])
+    texts = ["flight 3 late again", "nice weather 2"]
+
+    probabilities = averaged.predict_proba(texts)
+
+    assert list(averaged.classes_) == ["delay", "other", "problem"]
+    assert np.allclose(probabilities.sum(axis=1), 1.0)
+    expected_delay = history.predict_proba(texts)[:, list(history.classes_).index("delay")] / 2
+    assert np.allclose(probabilities[:, 0], expected_delay)
+    assert list(probabilities.argmax(axis=1)) == [0, 1]
+
+
+def test_an_unknown_seed_mode_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="seed must be one of"):
+        airline(tmp_path / "tweets.csv", tmp_path / "annotated.jsonl", seed="mixed")
