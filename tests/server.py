@@ -14,8 +14,11 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args: str, database_url: str, **settings: str) -> subprocess.CompletedProcess[str]:
-    """Run `aiguilleur ARGS` in a child process against the given database (and settings)."""
+def run_child_cli(
+    *args: str, database_url: str, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `aiguilleur ARGS` in a child process against the given database (and settings): for
+    the few tests of the entry point itself; the others use `tests.cli.run_cli`, in-process."""
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
         cwd=ROOT,

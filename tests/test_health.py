@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, inspect
 from app.classify.service import Classifier
 from app.config import Settings
 from app.main import create_app
-from tests.server import free_port, run_cli
+from tests.server import free_port, run_child_cli
 
 
 def test_ready_is_503_when_the_database_is_unreachable(classifier: Classifier) -> None:
@@ -27,9 +27,10 @@ def test_ready_is_503_when_the_database_is_unreachable(classifier: Classifier) -
 
 
 def test_the_migrate_command(tmp_path: Path) -> None:
+    """The entry point in a real process: `python -m app.cli` (most tests call it in-process)."""
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
 
-    result = run_cli("migrate", database_url=url)
+    result = run_child_cli("migrate", database_url=url)
 
     assert result.returncode == 0, result.stderr
     assert "database at revision" in result.stdout

@@ -1,5 +1,5 @@
-"""`aiguilleur keys` in a child process against the test database, and the first admin key
-that `aiguilleur serve` prints on an empty database."""
+"""`aiguilleur keys` against the test database, and the first admin key that `aiguilleur serve`
+prints on an empty database."""
 
 import hashlib
 import re
@@ -16,8 +16,8 @@ from app.access.models import ApiKey
 from app.config import Settings
 from app.db import make_sessionmaker
 from tests.access.keys import expire_cached_keys
+from tests.cli import run_cli
 from tests.conftest import Db
-from tests.server import run_cli
 
 CREATED = re.compile(r"^key ([0-9a-f]{12}) \(", re.MULTILINE)
 SECRET = re.compile(r"^secret, shown this once: (aig_\S+)$", re.MULTILINE)

@@ -25,8 +25,8 @@ from app.db import make_sessionmaker
 from app.main import create_app
 from ml.model import METADATA_FILE, MODEL_FILE, TextClassifier
 from tests.builders import DELAY_EN, PRESS_EN, mention
+from tests.cli import run_cli
 from tests.conftest import Db, KeyMaker
-from tests.server import run_cli
 
 
 def copy_of_the_shipped_model(directory: Path, version: str) -> Path:

@@ -10,8 +10,9 @@ from app.configuration import service as configuration
 from app.db import make_sessionmaker
 from app.errors import InvalidConfiguration
 from app.routing.models import RoutingTable
+from tests.cli import run_cli
 from tests.conftest import EXAMPLE_CONFIG, Db
-from tests.server import run_cli
+from tests.server import run_child_cli
 
 
 def test_the_example_configuration_is_valid() -> None:
@@ -83,7 +84,10 @@ def test_the_config_apply_command_refuses_a_broken_table(
 
 
 def test_an_invalid_setting_exits_2_with_a_message(database_url: str) -> None:
-    result = run_cli("migrate", database_url=database_url, AIGUILLEUR_CONFIDENCE_THRESHOLD="high")
+    """In a real process: what the interpreter would print for an unhandled error included."""
+    result = run_child_cli(
+        "migrate", database_url=database_url, AIGUILLEUR_CONFIDENCE_THRESHOLD="high"
+    )
 
     assert result.returncode == 2
     assert "invalid AIGUILLEUR_* setting" in result.stderr

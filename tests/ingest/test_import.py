@@ -13,8 +13,8 @@ from app.ingest import importer
 from app.ingest.models import Mention
 from app.tickets.models import Ticket
 from tests.builders import CEO, DELAY_EN, DELAY_FR, PRAISE_EN, PROBLEM_EN, mention
+from tests.cli import run_cli
 from tests.conftest import Db
-from tests.server import run_cli
 
 pytestmark = pytest.mark.usefixtures("configured")
 

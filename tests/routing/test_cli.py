@@ -1,4 +1,4 @@
-"""`aiguilleur routes validate|apply FILE`, run as a child process against the test database."""
+"""`aiguilleur routes validate|apply FILE` against the test database."""
 
 import json
 from pathlib import Path
@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.cli import run_cli
 from tests.conftest import EXAMPLE_CONFIG
-from tests.server import run_cli
 
 TABLE_YAML = """\
 rules:

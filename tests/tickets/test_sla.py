@@ -12,8 +12,8 @@ from app.teams.models import Team
 from app.tickets import sla, workflow
 from app.tickets.models import Ticket, TicketDeadline
 from tests.builders import DELAY_EN, mention
+from tests.cli import run_cli
 from tests.conftest import Db
-from tests.server import run_cli
 
 # customer-service (config/aiguilleur.example.yaml): Europe/Paris, Mon-Fri 07:00-21:00,
 # Sat 08:00-18:00, Sunday closed; SLA in business time, warning at 75 %; P2: first response

@@ -1,5 +1,6 @@
-"""`aiguilleur x check|backfill|status` and `aiguilleur accounts list|set` in child processes,
-with credentials from the environment or a secrets directory, against the local X stand-in."""
+"""`aiguilleur x check|backfill|status` and `aiguilleur accounts list|set` (in-process, and
+`x check` once in a child process), with credentials from the environment or a secrets directory,
+against the local X stand-in."""
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,8 +14,9 @@ from app.config import Settings
 from app.ingest.models import Mention
 from app.x import client as x_client
 from app.x import polling
+from tests.cli import run_cli
 from tests.conftest import Db
-from tests.server import run_cli
+from tests.server import run_child_cli
 from tests.x.conftest import COMPANY_X_ID, Models
 from tests.x.fake_x import BEARER, Failure, FakeX, post, user
 
@@ -38,7 +40,8 @@ def test_x_check_says_which_accounts_resolve(fake_x: FakeX, database_url: str) -
         "77": user("77", "TransNordAide"),
     }
 
-    result = run_cli("x", "check", database_url=database_url, **x_env(fake_x))
+    # In a real process: credentials from its environment, never in what it prints or logs.
+    result = run_child_cli("x", "check", database_url=database_url, **x_env(fake_x))
 
     assert result.returncode == 1, result.stderr  # the CEO's account is not found
     lines = result.stdout.splitlines()
