@@ -86,16 +86,16 @@ class TextClassifier:
         if not texts:
             return []
         matrix = self._pipeline.predict_proba([normalise(text) for text in texts])
-        best = np.argmax(matrix, axis=1)
+        # Python floats from here: numpy scalars cost more to convert one by one than the model.
+        best = np.argmax(matrix, axis=1).tolist()
+        labels = self.labels
         return [
             Prediction(
-                label=self.labels[index],
-                probability=float(row[index]),
-                probabilities={
-                    label: round(float(p), 6) for label, p in zip(self.labels, row, strict=True)
-                },
+                label=labels[index],
+                probability=row[index],
+                probabilities={label: round(p, 6) for label, p in zip(labels, row, strict=True)},
             )
-            for row, index in zip(matrix, best, strict=True)
+            for row, index in zip(matrix.tolist(), best, strict=True)
         ]
 
 
