@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 CONFIG ?= config/aiguilleur.example.yaml
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# `make test` runs the suite in this many processes (pytest-xdist; 0: in this process alone).
+TEST_WORKERS ?= 2
 
 .PHONY: install run test lint format train evaluate clean
 
@@ -23,7 +25,7 @@ run: install
 	$(BIN)/aiguilleur serve --host $(HOST) --port $(PORT) --config $(CONFIG)
 
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

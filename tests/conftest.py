@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, Executable, func, select, text
+from sqlalchemy import Engine, Executable, create_engine, func, make_url, select, text
 
 from app import schema
 from app.access import service as access
@@ -29,10 +29,29 @@ POSTGRES_URL = os.environ.get("AIGUILLEUR_TEST_DATABASE_URL")
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    if POSTGRES_URL:
-        return POSTGRES_URL
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'aiguilleur.db'}"
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SQLite in this session's temporary directory (one per xdist worker), or PostgreSQL: the
+    given database, or under xdist a database of the worker's own on the same server."""
+    if not POSTGRES_URL:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'aiguilleur.db'}"
+        return
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        yield POSTGRES_URL
+        return
+    given = make_url(POSTGRES_URL)
+    name = f"{given.database}_{worker}"  # test_gw0, test_gw1, ...
+    server = create_engine(given, isolation_level="AUTOCOMMIT")
+    drop = text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        with server.connect() as connection:
+            connection.execute(drop)  # what an interrupted run left
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield given.set(database=name).render_as_string(hide_password=False)
+        with server.connect() as connection:
+            connection.execute(drop)
+    finally:
+        server.dispose()
 
 
 @pytest.fixture(scope="session")
