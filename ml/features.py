@@ -1,13 +1,14 @@
 """Text normalisation and the feature extractor, shared by training and serving."""
 
 import re
-import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
 from scipy.sparse import csr_matrix, hstack
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
+
+from ml.accents import strip_accents
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _HANDLE = re.compile(r"@\w+")
@@ -16,29 +17,13 @@ _REPEAT = re.compile(r"(.)\1{2,}")
 _SPACE = re.compile(r"\s+")
 
 
-class _CharactersWithoutAccents(dict[int, str]):
-    """Each character's NFKD form less its combining marks, worked out on first sight, so that
-    `str.translate` strips a text's accents in C (an ASCII text has none). Character by
-    character gives what the whole text decomposed would, since every mark is dropped."""
-
-    def __missing__(self, code: int) -> str:
-        decomposed = unicodedata.normalize("NFKD", chr(code))
-        stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-        if len(self) < 65_536:  # rare characters cannot grow it without bound
-            self[code] = stripped
-        return stripped
-
-
-_WITHOUT_ACCENTS = _CharactersWithoutAccents()
-
-
 def normalise(text: str) -> str:
     """Lower-case, strip accents and replace handles, links and numbers by placeholders.
 
     Accents go because many riders type without them (and some sources strip them); handles and
     links go because they name the company, not the request.
     """
-    text = (text if text.isascii() else text.translate(_WITHOUT_ACCENTS)).lower()
+    text = strip_accents(text).lower()
     text = _URL.sub(" xurl ", text)
     text = _HANDLE.sub(" xhandle ", text)
     text = _NUMBER.sub(" 0 ", text)

@@ -15,7 +15,7 @@ from app.classify.service import Classifier, Verdict
 from app.errors import BatchTooLarge, NotFound, UnknownAccount
 from app.ingest.models import Mention
 from app.ingest.schemas import AuthorRead, BatchItemRead, BatchRead, MentionIn, MentionRead
-from app.ingest.store import Post, Stored, facts_of, store
+from app.ingest.store import AnyMention, Post, Stored, facts_of, store
 from app.routing import service as routing
 from app.routing.models import RoutingDecision
 from app.routing.schemas import Explanation, RoutingRead
@@ -216,13 +216,7 @@ def read_of(stored: Stored) -> MentionRead:
         source=mention.source,
         external_id=mention.external_id,
         account=stored.account.handle,
-        author=AuthorRead.model_construct(
-            handle=mention.author_handle,
-            id=mention.author_external_id,
-            name=mention.author_name,
-            followers=mention.author_followers,
-            verified=mention.author_verified,
-        ),
+        author=_author(mention),
         text=mention.text,
         lang=mention.lang,
         created_at=mention.posted_at,
@@ -246,8 +240,9 @@ def read_of(stored: Stored) -> MentionRead:
     )
 
 
-def _author(mention: Mention) -> AuthorRead:
-    return AuthorRead(
+def _author(mention: AnyMention) -> AuthorRead:
+    """The author as stored: values that were validated on the way in."""
+    return AuthorRead.model_construct(
         handle=mention.author_handle,
         id=mention.author_external_id,
         name=mention.author_name,

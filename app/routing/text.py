@@ -5,10 +5,11 @@ such as `(a+)+$` cannot hold a worker, so no time limit is needed.
 """
 
 import re
-import unicodedata
 from functools import lru_cache
 
 import re2
+
+from ml.accents import strip_accents
 
 MAX_PATTERN_LENGTH = 500
 # RE2 refuses a pattern whose compiled program would need more memory than this.
@@ -17,27 +18,7 @@ MAX_PATTERN_MEMORY = 1 << 20
 
 def fold(text: str) -> str:
     """Lower case without accents: 'Retardé' and 'retarde' read the same."""
-    folded = text.casefold()
-    if folded.isascii():  # nothing to decompose: the common case, at a fraction of the cost
-        return folded
-    return folded.translate(_FOLDED)
-
-
-class _FoldedCharacters(dict[int, str]):
-    """Each character without its accents (its NFKD form less the combining marks), worked out
-    the first time it is seen; `str.translate` then folds a text in C. Decomposing character by
-    character gives what decomposing the whole text does, since the marks are all dropped."""
-
-    def __missing__(self, code: int) -> str:
-        decomposed = unicodedata.normalize("NFKD", chr(code))
-        folded = "".join(char for char in decomposed if not unicodedata.combining(char))
-        if len(self) < MAX_FOLDED_CHARACTERS:  # a text of rare characters cannot grow it unbounded
-            self[code] = folded
-        return folded
-
-
-MAX_FOLDED_CHARACTERS = 65_536
-_FOLDED = _FoldedCharacters()
+    return strip_accents(text.casefold())
 
 
 @lru_cache(maxsize=1024)
