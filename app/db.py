@@ -1,11 +1,13 @@
 """Engine, sessions and the declarative base shared by every domain's tables."""
 
 import enum
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+import orjson
 from fastapi import Request
 from sqlalchemy import JSON, DateTime, Engine, Enum, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
@@ -68,6 +70,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def dump_json(value: Any) -> str:
+    """JSON columns through orjson, several times faster than json (a batch writes thousands:
+    probabilities, payloads, tags); what orjson refuses (an integer past 64 bits) through json."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value)
+
+
 SQLITE_POOL_SIZE = 40  # anyio's default number of worker threads
 
 
@@ -76,7 +87,13 @@ def make_engine(settings: Settings) -> Engine:
     url = make_url(settings.database_url)
     if url.get_backend_name() != "sqlite":
         return create_engine(
-            url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+            hide_parameters=True,
+            json_serializer=dump_json,
+            json_deserializer=orjson.loads,
         )
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -89,6 +106,8 @@ def make_engine(settings: Settings) -> Engine:
         hide_parameters=True,
         pool_size=SQLITE_POOL_SIZE,
         max_overflow=SQLITE_POOL_SIZE,
+        json_serializer=dump_json,
+        json_deserializer=orjson.loads,
     )
     _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
     return engine
