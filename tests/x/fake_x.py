@@ -225,16 +225,22 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(fake)
             return
         status, document, extra = fake.answer(seen)
-        if status == 201:
-            time.sleep(fake.answer_created_after)
+        late = status == 201 and fake.answer_created_after > 0
+        if late:  # cut short when the stand-in stops: no thread outlives its test
+            fake.stopping.wait(fake.answer_created_after)
         payload = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json; charset=utf-8")
-        self.send_header("content-length", str(len(payload)))
-        for name, value in extra.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            self.send_header("content-type", "application/json; charset=utf-8")
+            self.send_header("content-length", str(len(payload)))
+            for name, value in extra.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            if not late:
+                raise
+            # The client stopped waiting (its timeout): a late answer is lost, as on X.
 
     def _stream(self, fake: FakeX) -> None:
         messages, stays_open = fake.next_stream()
