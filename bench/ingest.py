@@ -232,6 +232,17 @@ def _children(pid: int) -> list[int]:
     return [p for p in found if _status_kb(p, "VmRSS") > 50_000]
 
 
+def cpu_seconds(server: Server) -> float:
+    """CPU time (user + system) used so far by the server's worker processes: what a request
+    costs, whatever else the machine is doing."""
+    pids = _children(server.process.pid) or [server.process.pid]
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _status_kb(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
@@ -249,7 +260,9 @@ def single(url: str, token: str, workers: int, args: argparse.Namespace, scratch
     with uvicorn("app.main:create_app --factory", workers, env, scratch / "aig.log") as server:
         idle = resident_mb(server)
         wrk(server.base_url, script, "warm", 3, args.connections)
+        cpu_before = cpu_seconds(server)
         load = wrk(server.base_url, script, "load", args.duration, args.connections)
+        cpu = cpu_seconds(server) - cpu_before
         after = resident_mb(server)
     committed = count_mentions(url, "bench")
     print(f"single POST /v1/mentions, {args.connections} connections, {args.duration} s:")
@@ -258,6 +271,10 @@ def single(url: str, token: str, workers: int, args: argparse.Namespace, scratch
     print(
         f"  ratio {load.rate / bare_load.rate:.2f} (target >= 0.4); "
         f"p99 {load.p99_ms:.1f} ms (target < 50 ms)"
+    )
+    print(
+        f"  server CPU {cpu * 1000 / max(load.requests, 1):.2f} ms per request "
+        f"({cpu / load.seconds:.0%} of a core over the run); load average {_load()}"
     )
     sizes = ", ".join(f"{rss:.0f} MB (peak {peak:.0f} MB)" for rss, peak in after)
     print(f"  worker memory: {', '.join(f'{rss:.0f} MB' for rss, _ in idle)} at start; {sizes}")
@@ -315,15 +332,18 @@ def batch(url: str, token: str, workers: int, args: argparse.Namespace, scratch:
     in_flight = 2 * workers
     with uvicorn("app.main:create_app --factory", workers, env, scratch / "batch.log") as server:
         send_batches(server.base_url, token, bodies[:2], in_flight)  # warm-up
+        cpu_before = cpu_seconds(server)
         started = time.perf_counter()
         took = send_batches(server.base_url, token, bodies[2:], in_flight)
         seconds = time.perf_counter() - started
+        cpu = cpu_seconds(server) - cpu_before
     took.sort()
     print(
         f"batch POST /v1/mentions/batch of 1,000, {workers} process(es), {in_flight} in flight: "
         f"{len(took) * 1000 / seconds:,.0f} mentions/s ({len(took)} batches in {seconds:.1f} s; "
         f"per request p50 {statistics.median(took) * 1000:.0f} ms, "
-        f"p99 {took[min(len(took) - 1, int(0.99 * len(took)))] * 1000:.0f} ms)"
+        f"p99 {took[min(len(took) - 1, int(0.99 * len(took)))] * 1000:.0f} ms); "
+        f"server CPU {cpu * 1000 / max(len(took), 1):.0f} ms per batch; load average {_load()}"
     )
 
 
@@ -356,7 +376,8 @@ def import_file(url: str, args: argparse.Namespace, scratch: Path) -> None:
     stored = count_mentions(url, "import")
     print(
         f"import of {args.rows:,} mentions (JSON lines): {seconds:.1f} s wall clock, command "
-        f"start to exit ({args.rows / seconds:,.0f} mentions/s); {stored:,} stored"
+        f"start to exit ({args.rows / seconds:,.0f} mentions/s); {stored:,} stored; "
+        f"load average {_load()}"
     )
 
 
@@ -375,6 +396,11 @@ def run_on(url: str, label: str, workers: int, args: argparse.Namespace) -> None
                 batch(url, token, workers, args, scratch)
         if "import" in args.only:
             import_file(url, args, scratch)
+
+
+def _load() -> str:
+    """The machine's 1-minute load average: other work shares the cores with the benchmark."""
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def machine() -> str:
@@ -401,6 +427,7 @@ def main() -> None:
         sys.exit(
             "wrk is needed: `apt-get install wrk` (Debian, Ubuntu) or https://github.com/wg/wrk"
         )
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # progress as it goes
     print(f"machine: {machine()}")
     run_on("sqlite", "SQLite, 1 worker", 1, args)
     if args.postgres_url:
