@@ -83,10 +83,13 @@ class Claimed:
     in_reply_to_id: str
 
 
-def claim(*, session: Session, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
+def claim(
+    *, session: Session, now: datetime, lease: timedelta, limit: int, max_attempts: int
+) -> list[Claimed]:
     """Due replies under a lease (`SKIP LOCKED` on PostgreSQL). One whose worker died while
     sending is due again when its lease ends: X refuses a repeated text as duplicate content,
-    so a reply that did go out is not posted twice."""
+    so a reply that did go out is not posted twice. One whose workers died on each of its
+    `max_attempts` attempts (a reply that crashes them) fails instead of being tried forever."""
     due = or_(
         and_(Reply.state == ReplyState.QUEUED, Reply.next_attempt_at <= now),
         and_(Reply.state == ReplyState.SENDING, Reply.lease_expires_at <= now),
@@ -96,12 +99,24 @@ def claim(*, session: Session, now: datetime, lease: timedelta, limit: int) -> l
     ).with_for_update(skip_locked=True)
     claimed = []
     for reply in session.scalars(query):
+        if reply.state is ReplyState.SENDING and reply.attempts >= max_attempts:
+            _abandon(session=session, reply=reply, now=now)
+            continue
         reply.state, reply.claim_token = ReplyState.SENDING, random_tokens.token_hex(16)
         reply.lease_expires_at, reply.attempts = now + lease, reply.attempts + 1
         claimed.append(
             Claimed(reply.id, reply.claim_token, reply.attempts, reply.text, reply.in_reply_to_id)
         )
     return claimed
+
+
+def _abandon(*, session: Session, reply: Reply, now: datetime) -> None:
+    reply.state, reply.claim_token, reply.lease_expires_at = ReplyState.FAILED, None, None
+    reply.last_error = (
+        f"no outcome was recorded: the worker stopped while sending it, {reply.attempts} times; "
+        "check on X whether it went out"
+    )
+    _on_ticket(session=session, reply=reply, kind="reply_failed", now=now)
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,13 @@ def run(
     attempted = 0
     for _ in range(REPLIES_PER_PASS):
         with sessions() as session, session.begin():
-            claimed = replies.claim(session=session, now=clock(), lease=lease, limit=1)
+            claimed = replies.claim(
+                session=session,
+                now=clock(),
+                lease=lease,
+                limit=1,
+                max_attempts=settings.x_reply_max_attempts,
+            )
         if not claimed:
             break
         reply = claimed[0]

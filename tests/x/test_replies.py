@@ -278,7 +278,7 @@ def test_a_reply_whose_worker_died_is_sent_once_by_another(
     clock.now = datetime.now(UTC) + timedelta(seconds=1)
     with sessions() as session, session.begin():  # a worker claims it, then dies
         [claimed] = replies.claim(
-            session=session, now=clock.now, lease=timedelta(seconds=120), limit=10
+            session=session, now=clock.now, lease=timedelta(seconds=120), limit=10, max_attempts=6
         )
 
     assert send(sessions, x_settings, clock) == 0  # its lease still holds
@@ -290,6 +290,42 @@ def test_a_reply_whose_worker_died_is_sent_once_by_another(
     reply = the_reply(db)
     assert (reply.state, reply.attempts) == (ReplyState.SENT, 2)
     assert reply.x_post_id == fake_x.tweets[0]["id"]
+
+
+def test_a_reply_whose_workers_die_on_every_attempt_fails_and_says_so(
+    api: TestClient,
+    fake_x: FakeX,
+    db: Db,
+    sessions: sessionmaker[Session],
+    x_settings: Settings,
+    clock: Clock,
+) -> None:
+    from app.x import replies
+
+    ticket_id = x_ticket(api)
+    api.post(f"/v1/tickets/{ticket_id}/replies", json={"text": ANSWER})
+    clock.now = datetime.now(UTC) + timedelta(seconds=1)
+    lease, attempts = timedelta(seconds=120), x_settings.x_reply_max_attempts
+    for _ in range(attempts):  # each claim's worker dies before recording anything
+        with sessions() as session, session.begin():
+            assert (
+                len(
+                    replies.claim(
+                        session=session, now=clock.now, lease=lease, limit=1, max_attempts=attempts
+                    )
+                )
+                == 1
+            )
+        clock.advance(seconds=121)
+
+    assert send(sessions, x_settings, clock) == 0
+
+    reply = the_reply(db)
+    assert (reply.state, reply.attempts) == (ReplyState.FAILED, attempts)
+    assert reply.last_error is not None
+    assert "check on X whether it went out" in reply.last_error
+    assert events(db, ticket_id)[-1] == "reply_failed"
+    assert fake_x.tweets == []
 
 
 @pytest.mark.parametrize(
