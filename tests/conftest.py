@@ -17,6 +17,7 @@ from app.access.schemas import KeyCreate
 from app.classify.service import Classifier
 from app.config import PACKAGED_MODEL_PATH, Settings
 from app.configuration import service as configuration
+from app.configuration.schemas import ConfigFile
 from app.db import Base, make_engine, make_sessionmaker
 from app.main import create_app
 from app.models import import_all
@@ -119,13 +120,19 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
             connection.execute(table.delete())
 
 
+@pytest.fixture(scope="session")
+def example_config() -> Iterator[ConfigFile]:
+    """The example file, read and validated once: applying it must not change it."""
+    config = configuration.read_file(EXAMPLE_CONFIG)
+    yield config
+    assert config == configuration.read_file(EXAMPLE_CONFIG), "a test changed the shared config"
+
+
 @pytest.fixture
-def configured(engine: Engine) -> None:
+def configured(engine: Engine, example_config: ConfigFile) -> None:
     """The example configuration: a company account, its CEO's, five teams, the routing table."""
     with make_sessionmaker(engine)() as session, session.begin():
-        configuration.apply(
-            session=session, config=configuration.read_file(EXAMPLE_CONFIG), source="test"
-        )
+        configuration.apply(session=session, config=example_config, source="test")
 
 
 @pytest.fixture
