@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts import service as accounts
@@ -15,7 +15,7 @@ from app.classify.service import Classifier, Verdict
 from app.errors import BatchTooLarge, NotFound, UnknownAccount
 from app.ingest.models import Mention
 from app.ingest.schemas import AuthorRead, BatchItemRead, BatchRead, MentionIn, MentionRead
-from app.ingest.store import AnyMention, Post, Stored, facts_of, store
+from app.ingest.store import AnyMention, Post, Stored, facts_of, store, stored_posts
 from app.routing import service as routing
 from app.routing.models import RoutingDecision
 from app.routing.schemas import Explanation, RoutingRead
@@ -91,20 +91,10 @@ def _resolve_accounts(*, session: Session, mentions: Sequence[MentionIn]) -> lis
 
 def _existing(*, session: Session, keys: set[Key]) -> dict[Key, int]:
     """Ids of the posts among these (source, external_id) keys that are stored already."""
-    found: dict[Key, int] = {}
-    ordered = sorted(keys)
-    for start in range(0, len(ordered), 500):
-        chunk = ordered[start : start + 500]
-        query = select(Mention.source, Mention.external_id, Mention.id).where(
-            tuple_(Mention.source, Mention.external_id).in_(chunk)
-        )
-        found.update(
-            {
-                (source, external_id): id_
-                for source, external_id, id_ in session.execute(query).tuples()
-            }
-        )
-    return found
+    return {
+        (source, external_id): id_
+        for source, external_id, id_ in stored_posts(session, keys, Mention.id)
+    }
 
 
 def explain_routing(*, session: Session, mention_id: int) -> Explanation | None:

@@ -7,12 +7,13 @@ a thread another transaction opened meanwhile) goes one post at a time, through
 `tickets.open_or_join`, which handles those races.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, insert, or_, select, tuple_
+from sqlalchemy import Table, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -258,14 +259,45 @@ def _resolve_root(
 
 
 def _stored_roots(*, session: Session, keys: set[Key]) -> dict[Key, str]:
-    found: dict[Key, str] = {}
-    ordered = sorted(keys)
-    for start in range(0, len(ordered), CHUNK):
-        query = select(Mention.source, Mention.external_id, Mention.conversation_root).where(
-            tuple_(Mention.source, Mention.external_id).in_(ordered[start : start + CHUNK])
-        )
-        found.update({(s, e): root for s, e, root in session.execute(query).tuples()})
+    return {(s, e): root for s, e, root in stored_posts(session, keys, Mention.conversation_root)}
+
+
+def stored_posts(session: Session, keys: set[Key], column: Any) -> list[tuple[str, str, Any]]:
+    """(source, external_id, column) of the posts among these keys that are stored already.
+
+    By source, each an `external_id IN (...)` on the unique index, CHUNK at a time: PostgreSQL
+    plans a list of (source, external_id) pairs as one index scan per pair, 35 times slower for
+    500 of them (70 ms against 2)."""
+    by_source: dict[str, list[str]] = {}
+    for source, external_id in sorted(keys):
+        by_source.setdefault(source, []).append(external_id)
+    found: list[tuple[str, str, Any]] = []
+    with _planned_for_its_values(session):
+        for source, ids in by_source.items():
+            for start in range(0, len(ids), CHUNK):
+                query = select(Mention.source, Mention.external_id, column).where(
+                    Mention.source == source, Mention.external_id.in_(ids[start : start + CHUNK])
+                )
+                found.extend(session.execute(query).tuples())
     return found
+
+
+@contextmanager
+def _planned_for_its_values(session: Session) -> Iterator[None]:
+    """On PostgreSQL, plan the statements of the block for their own parameters.
+
+    psycopg prepares a statement run five times, and PostgreSQL then plans it once for any
+    parameters: for these look-ups that generic plan reads every mention of the source (100 ms
+    a batch and growing with the table, instead of 2). The inserts, though, gain from a
+    generic plan, so the setting holds for the look-ups alone."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    try:
+        yield
+    finally:
+        session.execute(text("SET LOCAL plan_cache_mode = auto"))
 
 
 def _classification(mention: Written, verdict: Verdict) -> dict[str, Any]:

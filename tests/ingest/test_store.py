@@ -37,3 +37,31 @@ def test_tickets_opened_with_their_batch_have_the_deadlines_sla_schedule_gives(
 def _deadlines(session: object, ticket: Ticket) -> dict[str, tuple[object, object]]:
     deadlines = sla.deadlines_of(session=session, ticket=ticket)  # type: ignore[arg-type]
     return {kind: (d.due_at, d.warn_at) for kind, d in deadlines.items()}
+
+
+def test_stored_posts_are_found_by_source_and_the_plan_setting_does_not_outlive_the_look_up(
+    client: TestClient, engine: Engine
+) -> None:
+    from sqlalchemy import text
+
+    from app.ingest.models import Mention
+    from app.ingest.store import CHUNK, stored_posts
+
+    posted = [mention(f"s{i}", DELAY_EN) for i in range(3)] + [
+        mention("c1", PRESS_EN, source="crm")
+    ]
+    client.post("/v1/mentions/batch", json={"mentions": posted})
+    keys = {("api", f"s{i}") for i in range(CHUNK + 5)} | {("crm", "c1"), ("crm", "s0")}
+
+    with make_sessionmaker(engine)() as session:
+        found = stored_posts(session, keys, Mention.external_id)
+        if engine.dialect.name == "postgresql":
+            assert session.execute(text("SHOW plan_cache_mode")).scalar_one() == "auto"
+        session.rollback()
+
+    assert sorted(found) == [
+        ("api", "s0", "s0"),
+        ("api", "s1", "s1"),
+        ("api", "s2", "s2"),
+        ("crm", "c1", "c1"),
+    ]
