@@ -66,6 +66,8 @@ class Reply(Base):
     text: Mapped[str] = mapped_column(Text)
     state: Mapped[ReplyState] = mapped_column(text_enum(ReplyState), default=ReplyState.QUEUED)
     attempts: Mapped[int] = mapped_column(default=0)
+    # Attempts whose worker stopped before recording an outcome (its lease ran out).
+    crashes: Mapped[int] = mapped_column(default=0, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_expires_at: Mapped[datetime | None]
     claim_token: Mapped[str | None] = mapped_column(String(32))

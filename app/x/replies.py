@@ -88,32 +88,44 @@ def claim(
 ) -> list[Claimed]:
     """Due replies under a lease (`SKIP LOCKED` on PostgreSQL). One whose worker died while
     sending is due again when its lease ends: X refuses a repeated text as duplicate content,
-    so a reply that did go out is not posted twice. One whose workers died on each of its
-    `max_attempts` attempts (a reply that crashes them) fails instead of being tried forever."""
+    so a reply that did go out is not posted twice. One whose workers died on `max_attempts`
+    of its attempts (a reply that crashes them) fails instead of being tried forever; the
+    others due are claimed in its place."""
     due = or_(
         and_(Reply.state == ReplyState.QUEUED, Reply.next_attempt_at <= now),
         and_(Reply.state == ReplyState.SENDING, Reply.lease_expires_at <= now),
     )
-    query = (
-        select(Reply).where(due).order_by(Reply.next_attempt_at, Reply.id).limit(limit)
-    ).with_for_update(skip_locked=True)
-    claimed = []
-    for reply in session.scalars(query):
-        if reply.state is ReplyState.SENDING and reply.attempts >= max_attempts:
-            _abandon(session=session, reply=reply, now=now)
-            continue
-        reply.state, reply.claim_token = ReplyState.SENDING, random_tokens.token_hex(16)
-        reply.lease_expires_at, reply.attempts = now + lease, reply.attempts + 1
-        claimed.append(
-            Claimed(reply.id, reply.claim_token, reply.attempts, reply.text, reply.in_reply_to_id)
-        )
+    claimed: list[Claimed] = []
+    while len(claimed) < limit:
+        query = (
+            select(Reply).where(due).order_by(Reply.next_attempt_at, Reply.id).limit(limit)
+        ).with_for_update(skip_locked=True)
+        batch = list(session.scalars(query))
+        abandoned = False
+        for reply in batch[: limit - len(claimed)]:
+            if reply.state is ReplyState.SENDING:  # its worker stopped without an outcome
+                reply.crashes += 1
+                if reply.crashes >= max_attempts:
+                    _abandon(session=session, reply=reply, now=now)
+                    abandoned = True
+                    continue
+            reply.state, reply.claim_token = ReplyState.SENDING, random_tokens.token_hex(16)
+            reply.lease_expires_at, reply.attempts = now + lease, reply.attempts + 1
+            claimed.append(
+                Claimed(
+                    reply.id, reply.claim_token, reply.attempts, reply.text, reply.in_reply_to_id
+                )
+            )
+        if not abandoned:
+            break
+        session.flush()
     return claimed
 
 
 def _abandon(*, session: Session, reply: Reply, now: datetime) -> None:
     reply.state, reply.claim_token, reply.lease_expires_at = ReplyState.FAILED, None, None
     reply.last_error = (
-        f"no outcome was recorded: the worker stopped while sending it, {reply.attempts} times; "
+        f"no outcome was recorded: the worker stopped while sending it, {reply.crashes} times; "
         "check on X whether it went out"
     )
     _on_ticket(session=session, reply=reply, kind="reply_failed", now=now)

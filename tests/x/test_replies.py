@@ -321,11 +321,42 @@ def test_a_reply_whose_workers_die_on_every_attempt_fails_and_says_so(
     assert send(sessions, x_settings, clock) == 0
 
     reply = the_reply(db)
-    assert (reply.state, reply.attempts) == (ReplyState.FAILED, attempts)
+    assert (reply.state, reply.attempts, reply.crashes) == (ReplyState.FAILED, attempts, attempts)
     assert reply.last_error is not None
     assert "check on X whether it went out" in reply.last_error
     assert events(db, ticket_id)[-1] == "reply_failed"
     assert fake_x.tweets == []
+
+
+def test_only_attempts_whose_worker_died_count_toward_giving_up(
+    api: TestClient,
+    fake_x: FakeX,
+    db: Db,
+    sessions: sessionmaker[Session],
+    x_settings: Settings,
+    clock: Clock,
+) -> None:
+    from sqlalchemy import update
+
+    from app.x import replies
+
+    ticket_id = x_ticket(api)
+    api.post(f"/v1/tickets/{ticket_id}/replies", json={"text": ANSWER})
+    last = x_settings.x_reply_max_attempts
+    with sessions() as session, session.begin():  # every earlier attempt recorded an X error
+        session.execute(update(Reply).values(attempts=last - 1))
+    clock.now = datetime.now(UTC) + timedelta(seconds=1)
+    with sessions() as session, session.begin():  # the last attempt's worker dies
+        replies.claim(
+            session=session, now=clock.now, lease=timedelta(seconds=120), limit=1, max_attempts=last
+        )
+    clock.advance(seconds=121)
+
+    assert send(sessions, x_settings, clock) == 1
+
+    reply = the_reply(db)
+    assert (reply.state, reply.crashes) == (ReplyState.SENT, 1)
+    assert events(db, ticket_id)[-1] == "replied"
 
 
 @pytest.mark.parametrize(
