@@ -268,6 +268,8 @@ def stored_posts(session: Session, keys: set[Key], column: Any) -> list[tuple[st
     By source, each an `external_id IN (...)` on the unique index, CHUNK at a time: PostgreSQL
     plans a list of (source, external_id) pairs as one index scan per pair, 35 times slower for
     500 of them (70 ms against 2)."""
+    if not keys:
+        return []
     by_source: dict[str, list[str]] = {}
     for source, external_id in sorted(keys):
         by_source.setdefault(source, []).append(external_id)
@@ -289,15 +291,16 @@ def _planned_for_its_values(session: Session) -> Iterator[None]:
     psycopg prepares a statement run five times, and PostgreSQL then plans it once for any
     parameters: for these look-ups that generic plan reads every mention of the source (100 ms
     a batch and growing with the table, instead of 2). The inserts, though, gain from a
-    generic plan, so the setting holds for the look-ups alone."""
+    generic plan, so the setting holds for the look-ups alone: the value in force before is
+    put back after them. If they fail, the transaction is rolled back, which undoes the
+    setting, and their own error is what the caller sees."""
     if session.get_bind().dialect.name != "postgresql":
         yield
         return
+    before = session.execute(text("SELECT current_setting('plan_cache_mode')")).scalar_one()
     session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    try:
-        yield
-    finally:
-        session.execute(text("SET LOCAL plan_cache_mode = auto"))
+    yield
+    session.execute(text("SELECT set_config('plan_cache_mode', :before, true)"), {"before": before})
 
 
 def _classification(mention: Written, verdict: Verdict) -> dict[str, Any]:

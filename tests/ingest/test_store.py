@@ -1,7 +1,8 @@
 """The set-based writes of new posts match what the one-by-one path of tickets writes."""
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from app.db import make_sessionmaker
 from app.teams.models import Team
@@ -42,8 +43,6 @@ def _deadlines(session: object, ticket: Ticket) -> dict[str, tuple[object, objec
 def test_stored_posts_are_found_by_source_and_the_plan_setting_does_not_outlive_the_look_up(
     client: TestClient, engine: Engine
 ) -> None:
-    from sqlalchemy import text
-
     from app.ingest.models import Mention
     from app.ingest.store import CHUNK, stored_posts
 
@@ -54,9 +53,13 @@ def test_stored_posts_are_found_by_source_and_the_plan_setting_does_not_outlive_
     keys = {("api", f"s{i}") for i in range(CHUNK + 5)} | {("crm", "c1"), ("crm", "s0")}
 
     with make_sessionmaker(engine)() as session:
+        if engine.dialect.name == "postgresql":  # a setting of the caller's is put back
+            session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
         found = stored_posts(session, keys, Mention.external_id)
         if engine.dialect.name == "postgresql":
-            assert session.execute(text("SHOW plan_cache_mode")).scalar_one() == "auto"
+            assert (
+                session.execute(text("SHOW plan_cache_mode")).scalar_one() == "force_generic_plan"
+            )
         session.rollback()
 
     assert sorted(found) == [
@@ -65,3 +68,16 @@ def test_stored_posts_are_found_by_source_and_the_plan_setting_does_not_outlive_
         ("api", "s2", "s2"),
         ("crm", "c1", "c1"),
     ]
+
+
+def test_a_failing_look_up_raises_its_own_error(engine: Engine) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from app.ingest.store import stored_posts
+
+    with make_sessionmaker(engine)() as session:
+        with pytest.raises(DBAPIError) as raised:
+            stored_posts(session, {("api", "x")}, text("no_such_column"))
+        session.rollback()
+
+    assert "no_such_column" in str(raised.value)
