@@ -71,8 +71,10 @@ def utcnow() -> datetime:
 
 
 def dump_json(value: Any) -> str:
-    """JSON columns through orjson, several times faster than json (a batch writes thousands:
-    probabilities, payloads, tags); what orjson refuses (an integer past 64 bits) through json."""
+    """JSON columns written through orjson, several times faster than json (a batch writes
+    thousands: probabilities, payloads, tags); what orjson refuses (an integer past 64 bits)
+    through json. They are read by json, which reads whatever either wrote, rows written
+    before included (orjson refuses NaN, and reads a large integer as a float)."""
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except (orjson.JSONEncodeError, TypeError):
@@ -93,7 +95,6 @@ def make_engine(settings: Settings) -> Engine:
             max_overflow=10,
             hide_parameters=True,
             json_serializer=dump_json,
-            json_deserializer=orjson.loads,
         )
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -111,7 +112,6 @@ def make_engine(settings: Settings) -> Engine:
         # stay warm and the others stay small.
         pool_use_lifo=True,
         json_serializer=dump_json,
-        json_deserializer=orjson.loads,
     )
     _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
     return engine

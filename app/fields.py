@@ -1,5 +1,6 @@
 """Field types shared by the API shapes: what the database can store, checked at the door."""
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -19,9 +20,14 @@ def no_nul(text: str) -> str:
 
 
 def no_nul_inside(value: Any) -> Any:
-    """The same check through a JSON document (keys and string values)."""
+    """The same check through a JSON document (keys and string values); numbers must be what
+    every JSON reader and PostgreSQL's jsonb accept: finite, and integers within 64 bits."""
     if isinstance(value, str):
         no_nul(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("numbers must be finite (no NaN or Infinity)")
+    elif isinstance(value, int) and not -(2**63) <= value < 2**64:
+        raise ValueError("integers must fit in 64 bits")
     elif isinstance(value, dict):
         for key, item in value.items():
             no_nul(key)

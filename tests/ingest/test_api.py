@@ -1,6 +1,7 @@
 """Ingest through the HTTP API: one mention, repeats, batches, bad input."""
 
 import json
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -358,13 +359,17 @@ def test_a_more_urgent_follow_up_raises_the_priority(client: TestClient, db: Db)
     assert ticket.updated_at > ticket.opened_at
 
 
-HOSTILE = {
+HOSTILE: dict[str, dict[str, Any] | bytes] = {
     "followers over 2^63": mention("1", DELAY_EN, author={"handle": "r", "followers": 2**63}),
     "handle of 65 characters": mention("1", DELAY_EN, author={"handle": "h" * 65}),
     "handle that is only @": mention("1", DELAY_EN, author={"handle": "@"}),
     "NUL in the text": mention("1", "late\x00train"),
     "NUL in the external id": mention("1\x00", DELAY_EN),
     "NUL deep in raw": mention("1", DELAY_EN, raw={"a": [{"b\x00": 1}]}),
+    # json.loads, as FastAPI reads bodies, takes NaN and Infinity; no JSON column should.
+    "NaN in raw": json.dumps(mention("1", DELAY_EN, raw={"a": [float("nan")]})).encode(),
+    "Infinity in raw": json.dumps(mention("1", DELAY_EN, raw={"score": float("inf")})).encode(),
+    "integer past 64 bits in raw": mention("1", DELAY_EN, raw={"id": 2**70}),
     "zero-width text": mention("1", "\u200b\u200b"),
     "external id with spaces around": mention(" 1 ", DELAY_EN),
     "created_at overflowing UTC": mention("1", DELAY_EN, created_at="9999-12-31T23:59:59-05:00"),
@@ -375,7 +380,12 @@ HOSTILE = {
 
 @pytest.mark.parametrize("case", HOSTILE, ids=list(HOSTILE))
 def test_hostile_input_is_a_422_and_stores_nothing(client: TestClient, db: Db, case: str) -> None:
-    response = client.post("/v1/mentions", json=HOSTILE[case])
+    body = HOSTILE[case]
+    response = (
+        client.post("/v1/mentions", content=body, headers={"content-type": "application/json"})
+        if isinstance(body, bytes)
+        else client.post("/v1/mentions", json=body)
+    )
 
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "validation_failed"
