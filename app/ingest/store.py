@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, insert, or_, select, text
+from sqlalchemy import insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -22,7 +22,7 @@ from app.accounts.models import Account
 from app.classify.language import guess_language
 from app.classify.models import Classification
 from app.classify.service import Verdict
-from app.db import Base, utcnow
+from app.db import insert_rows, table_of, utcnow
 from app.ingest.models import Mention
 from app.ingest.schemas import MentionIn
 from app.outbox import service as outbox
@@ -143,7 +143,7 @@ def _insert_mentions(*, session: Session, posts: Sequence[Post]) -> dict[Key, Wr
     roots = _conversation_roots(session=session, posts=[p.mention_in for p in posts])
     now = utcnow()
     rows = [_mention_row(post, roots[_key(post)], now) for post in posts]
-    table = _table(Mention)
+    table = table_of(Mention)
     returned = (table.c.id, table.c.source, table.c.external_id)
     # A plain INSERT is compiled once per process; SQLAlchemy cannot cache the ON CONFLICT form,
     # whose compilation would cost more than the insert. It is only needed after a conflict.
@@ -163,21 +163,6 @@ def _insert_mentions(*, session: Session, posts: Sequence[Post]) -> dict[Key, Wr
         (source, external_id): Written(id=id_, **row_of[source, external_id])
         for id_, source, external_id in inserted
     }
-
-
-def insert_rows(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
-    """One executemany INSERT of rows that need nothing back. Through the table, not the ORM
-    class: the ORM's bulk path spends more per row than the insert itself. Whatever the session
-    holds pending is written first, as an ORM statement would."""
-    if rows:
-        session.flush()
-        session.execute(insert(_table(model)), rows)
-
-
-def _table(model: type[Base]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
 
 
 def _insert_returning(session: Session, statement: Any, rows: list[dict[str, Any]]) -> list[Any]:

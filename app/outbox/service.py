@@ -4,10 +4,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.db import insert_rows, utcnow
 from app.outbox.models import OutboxEvent
 
 PAYLOAD_VERSION = 1
@@ -39,11 +38,7 @@ def record(
 def record_many(*, session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Insert the events of `row` in one statement: a batch's events without an ORM object each
     (through the table: the ORM's bulk path costs more per row than the insert)."""
-    if rows:
-        session.flush()
-        table = OutboxEvent.__table__
-        assert isinstance(table, Table)
-        session.execute(insert(table), rows)
+    insert_rows(session, OutboxEvent, rows)
 
 
 def row(
