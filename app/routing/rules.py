@@ -1,6 +1,6 @@
 """Matching a mention against rules: pure functions, no database."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -102,13 +102,36 @@ def _rule_reasons(rule: RuleSpec, facts: MentionFacts, hours: TeamHours) -> Iter
             yield f"team {rule.team} is {'open' if is_open else 'closed'}"
 
 
-def first_match(rules: list[RuleSpec], facts: MentionFacts, hours: TeamHours) -> int:
+def first_match(
+    rules: list[RuleSpec],
+    facts: MentionFacts,
+    hours: TeamHours,
+    positions: Sequence[int] | None = None,
+) -> int:
     """The position of the first matching rule; tables end with a catch-all, so one always does.
-    A rule is left at its first failing condition: the reasons are for `explain`."""
-    for position, rule in enumerate(rules):
-        if next(_rule_reasons(rule, facts, hours), None) is None:
+    A rule is left at its first failing condition: the reasons are for `explain`. `positions`:
+    the only rules worth trying, in table order (see `positions_by_label`); all if None."""
+    for position in range(len(rules)) if positions is None else positions:
+        if next(_rule_reasons(rules[position], facts, hours), None) is None:
             return position
     raise LookupError("no rule matched: the table has no catch-all")
+
+
+def positions_by_label(rules: list[RuleSpec]) -> tuple[dict[str, list[int]], list[int]]:
+    """For each label a rule names, the rules a mention of that label can match, in table order;
+    and the rules that name no label, for a label no rule names. Most rules name their labels,
+    so a mention is tried against a few rules instead of the whole table."""
+    named = {label for rule in rules for label in rule.when.labels or ()}
+    any_label = [i for i, rule in enumerate(rules) if rule.when.labels is None]
+    by_label = {
+        label: [
+            i
+            for i, rule in enumerate(rules)
+            if rule.when.labels is None or label in rule.when.labels
+        ]
+        for label in named
+    }
+    return by_label, any_label
 
 
 def explain(

@@ -5,6 +5,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -35,6 +36,15 @@ class LoadedTable:
 
     def is_open(self, team: str, at: datetime) -> bool:
         return self.calendars[team].is_open(at)
+
+    @cached_property
+    def _positions(self) -> tuple[dict[str, list[int]], list[int]]:
+        return matching.positions_by_label(self.rules)
+
+    def positions_for(self, label: str) -> list[int]:
+        """The rules a mention with this label can match, in table order."""
+        by_label, any_label = self._positions
+        return by_label.get(label, any_label)
 
 
 @dataclass(frozen=True)
@@ -170,7 +180,9 @@ def _rule_spec(rule: RoutingRule, slugs: dict[int, str]) -> RuleSpec:
 
 def route(table: LoadedTable, facts: MentionFacts) -> Route:
     """The route the first matching rule gives."""
-    position = matching.first_match(table.rules, facts, table.is_open)
+    position = matching.first_match(
+        table.rules, facts, table.is_open, table.positions_for(facts.label)
+    )
     return _route_of(table, position)
 
 

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from app.routing.rules import MentionFacts, explain, first_match, mismatches
+from app.configuration.schemas import ConfigFile
+from app.routing.rules import MentionFacts, explain, first_match, mismatches, positions_by_label
 from app.routing.schemas import RuleConditions, RuleSpec, TableSpec
 from app.routing.text import fold
 
@@ -255,3 +256,28 @@ def test_a_keyword_is_found_in_the_folded_text_once_per_mention() -> None:
     assert mismatches(RuleConditions(keywords=["lyon"]), facts_) == [
         "none of the keywords ['lyon'] in the text"
     ]
+
+
+@pytest.mark.parametrize(
+    "label",
+    ["schedule", "delay", "problem", "praise", "press", "investor", "employee", "other", "x"],
+)
+def test_trying_only_the_rules_of_a_label_finds_the_same_rule(
+    example_config: ConfigFile, label: str
+) -> None:
+    assert example_config.routing is not None
+    rules = example_config.routing.rules
+    by_label, any_label = positions_by_label(rules)
+    positions = by_label.get(label, any_label)
+    assert len(positions) < len(rules)
+    variants = [
+        facts(label=label),
+        facts(label=label, triage=True),
+        facts(label=label, account_kind="executive"),
+        facts(label=label, author_followers=250_000),
+        facts(label=label, author_handle="LeMonde_Transports"),
+        facts(label=label, text="I lost my bag, objet perdu au guichet"),
+    ]
+    for case in variants:
+        everything = first_match(rules, case, always_open)
+        assert first_match(rules, case, always_open, positions) == everything, case
