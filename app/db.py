@@ -9,12 +9,13 @@ from typing import Any, ClassVar, TypeVar
 
 import orjson
 from fastapi import Request
-from sqlalchemy import JSON, DateTime, Engine, Enum, MetaData, Table, create_engine, event, insert
+from sqlalchemy import JSON, DateTime, Engine, Enum, MetaData, Table, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from app import inserts
 from app.config import Settings
 
 T = TypeVar("T")
@@ -77,12 +78,10 @@ def table_of(model: type[Base]) -> Table:
 
 
 def insert_rows(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
-    """One executemany INSERT of rows that need nothing back. Through the table, not the ORM
-    class: the ORM's bulk path spends more per row than the insert itself. Whatever the session
-    holds pending is written first, as an ORM statement would."""
-    if rows:
-        session.flush()
-        session.execute(insert(table_of(model)), rows)
+    """One executemany INSERT of rows (all with the same keys) that need nothing back, through
+    the driver (see app/inserts.py): the ORM's bulk path, and even SQLAlchemy Core's, spend more
+    per row than the insert itself. Pending ORM changes are flushed first."""
+    inserts.insert_rows(session, table_of(model), rows)
 
 
 def dump_json(value: Any) -> str:
