@@ -79,6 +79,30 @@ class Written:
 AnyMention = Mention | Written
 
 
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A ticket this transaction opened in bulk, as written, like `Written` for mentions."""
+
+    id: int
+    team_id: int
+    conversation_key: str
+    state: TicketState
+    priority: str
+    label: str
+    account_id: int
+    first_mention_id: int
+    tags: list[str]
+    opened_at: datetime
+    cycle_started_at: datetime
+    due_at: datetime
+    assignee: str | None = None
+    breached: bool = False
+
+
+# A ticket read from the database (or changed through the ORM), or one opened in bulk here.
+AnyTicket = Ticket | Opened
+
+
 @dataclass(frozen=True)
 class Stored:
     """What was written for one new post: enough to answer without reading it back."""
@@ -299,7 +323,7 @@ def _classification(mention: Written, verdict: Verdict) -> dict[str, Any]:
     }
 
 
-def _decision(mention: Written, route: routing.Route, ticket: Ticket | None) -> dict[str, Any]:
+def _decision(mention: Written, route: routing.Route, ticket: AnyTicket | None) -> dict[str, Any]:
     """The routing decision: the rule that matched, and the ticket (and its team) the post
     went to; a follow-up joins its thread's ticket in whichever team holds it."""
     return {
@@ -319,7 +343,7 @@ def _queue(
     new: list[tuple[Post, Written]],
     routes: list[routing.Route],
     reopen_within: timedelta,
-) -> dict[int, Ticket]:
+) -> dict[int, AnyTicket]:
     """The ticket of each routed mention (by mention id): new threads get theirs in one INSERT;
     the others (a thread with an open or recently resolved ticket, a second post of a thread in
     the same batch, a thread another transaction opened meanwhile) go through open_or_join."""
@@ -338,7 +362,7 @@ def _queue(
         if mention.conversation_key not in busy:
             openers.setdefault(mention.conversation_key, (post, mention, route))
     opened = _open_tickets(session=session, openers=list(openers.values()))
-    ticket_of = {ticket.first_mention_id: ticket for ticket in opened}
+    ticket_of: dict[int, AnyTicket] = {ticket.first_mention_id: ticket for ticket in opened}
     for post, mention, route in routed:
         if mention.id not in ticket_of:
             ticket_of[mention.id] = tickets.open_or_join(
@@ -366,7 +390,7 @@ def _threads_with_tickets(*, session: Session, keys: set[str], since: datetime) 
 
 def _open_tickets(
     *, session: Session, openers: list[tuple[Post, Written, routing.Route]]
-) -> list[Ticket]:
+) -> list[Opened]:
     """One new ticket per thread in one INSERT, with the deadlines, audit and outbox rows that
     `tickets.open_or_join` writes. If another transaction opened one of these threads since our
     look-up, nothing is opened here and every post goes through open_or_join instead."""
@@ -383,13 +407,17 @@ def _open_tickets(
     # In thread order, so that concurrent transactions take these index locks in one order.
     openers = sorted(openers, key=lambda opener: opener[1].conversation_key)
     rows = [_ticket_row(post, m, route, clocks, now) for post, m, route in openers]
+    table = table_of(Ticket)
+    session.flush()
     try:
         with session.begin_nested():
-            opened: list[Ticket] = _insert_returning(
-                session, insert(Ticket).returning(Ticket), rows
-            )
+            returned = session.execute(
+                insert(table).returning(table.c.id, table.c.first_mention_id), rows
+            ).all()
     except IntegrityError:
         return []
+    row_of = {row["first_mention_id"]: row for row in rows}
+    opened = [Opened(id=id_, **row_of[mention_id]) for id_, mention_id in returned]
     insert_rows(
         session,
         TicketDeadline,
@@ -441,7 +469,7 @@ def _ticket_row(
     }
 
 
-def _created_event(ticket: Ticket, route: routing.Route, now: datetime) -> dict[str, Any]:
+def _created_event(ticket: Opened, route: routing.Route, now: datetime) -> dict[str, Any]:
     """The audit row of an opening, as `tickets.record_event` writes it."""
     return {
         "ticket_id": ticket.id,
@@ -487,7 +515,7 @@ class _SlaClock:
 
 
 def _routed_event(
-    *, mention: Written, verdict: Verdict, route: routing.Route, ticket: Ticket
+    *, mention: Written, verdict: Verdict, route: routing.Route, ticket: AnyTicket
 ) -> dict[str, Any]:
     """`mention.routed` for the team's systems: the post, what the model said, where it went."""
     return outbox.row(

@@ -33,6 +33,38 @@ class ThreadPost(Protocol):
     def account_id(self) -> int: ...
 
 
+class TicketView(Protocol):
+    """What an event's payload says of a ticket (a stored `Ticket`, or one ingest has just
+    opened in bulk)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def state(self) -> TicketState: ...
+
+    @property
+    def priority(self) -> str: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def assignee(self) -> str | None: ...
+
+    @property
+    def tags(self) -> list[str]: ...
+
+    @property
+    def conversation_key(self) -> str: ...
+
+    @property
+    def due_at(self) -> datetime: ...
+
+    @property
+    def breached(self) -> bool: ...
+
+
 def open_or_join(
     *, session: Session, mention: ThreadPost, label: str, route: Route, reopen_within: timedelta
 ) -> Ticket:
@@ -220,7 +252,7 @@ def publish(
 
 
 def publication(
-    *, ticket: Ticket, team: Team, holder: Team, type: str, mention_id: int | None
+    *, ticket: TicketView, team: Team, holder: Team, type: str, mention_id: int | None
 ) -> dict[str, Any]:
     """What `publish` records (the arguments of `outbox.record` and `outbox.row`): the ticket's
     state, for `team`, while `holder` has the ticket."""
