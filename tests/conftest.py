@@ -94,6 +94,10 @@ class Db:
         with self._sessions() as session:
             return list(session.scalars(statement).all())
 
+    def rows(self, statement: Executable) -> list[Any]:
+        with self._sessions() as session:
+            return list(session.execute(statement).all())
+
     def one(self, statement: Executable) -> Any:
         [row] = self.scalars(statement)
         return row

@@ -16,6 +16,13 @@ def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]"
     parser.add_argument(
         "--chunk", type=int, default=None, help="mentions per transaction (max_batch_items)"
     )
+    parser.add_argument(
+        "--helper",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="classify in a helper process while this one writes (default: with more than one "
+        "CPU, for a file of 8 MB or more)",
+    )
     parser.set_defaults(handler=import_file)
 
 
@@ -26,5 +33,5 @@ def import_file(args: argparse.Namespace, settings: Settings) -> int:
     from app.ingest import importer
 
     return importer.import_file(
-        args.file, file_format=args.format, chunk=args.chunk, settings=settings
+        args.file, file_format=args.format, chunk=args.chunk, settings=settings, helper=args.helper
     )

@@ -36,12 +36,16 @@ class Ingested:
 def ingest(
     *,
     session: Session,
-    classifier: Classifier,
+    classifier: Classifier | None,
     mentions: Sequence[MentionIn],
     limit: int,
     reopen_within: timedelta,
+    verdicts: Sequence[Verdict] | None = None,
 ) -> list[Ingested]:
-    """Ingest mentions in order; a post already stored (or repeated in the batch) is a duplicate."""
+    """Ingest mentions in order; a post already stored (or repeated in the batch) is a duplicate.
+
+    The classifier classifies the new posts, unless the caller gives `verdicts`, one per
+    mention, from the served model (an import classifies its next chunk meanwhile)."""
     if len(mentions) > limit:
         raise BatchTooLarge(
             f"at most {limit} mentions per call",
@@ -59,10 +63,11 @@ def ingest(
     stored: dict[Key, Stored] = {}
     if fresh:
         table = routing.active_table(session=session)
-        verdicts = classifier.classify([mentions[i].text for i in fresh])
         posts = [
             Post(mention_in=mentions[i], account=account_of[i], verdict=verdict)
-            for i, verdict in zip(fresh, verdicts, strict=True)
+            for i, verdict in zip(
+                fresh, _verdicts(classifier, mentions, fresh, verdicts), strict=True
+            )
         ]
         stored = store(session=session, posts=posts, table=table, reopen_within=reopen_within)
         raced = {keys[i] for i in fresh} - stored.keys()  # a concurrent request stored them first
@@ -77,6 +82,21 @@ def ingest(
         )
         for i, key in enumerate(keys)
     ]
+
+
+def _verdicts(
+    classifier: Classifier | None,
+    mentions: Sequence[MentionIn],
+    fresh: Sequence[int],
+    given: Sequence[Verdict] | None,
+) -> list[Verdict]:
+    if given is not None:
+        if len(given) != len(mentions):
+            raise ValueError(f"{len(given)} verdicts for {len(mentions)} mentions")
+        return [given[i] for i in fresh]
+    if classifier is None:
+        raise ValueError("ingest needs a classifier or the verdicts")
+    return classifier.classify([mentions[i].text for i in fresh])
 
 
 def _resolve_accounts(*, session: Session, mentions: Sequence[MentionIn]) -> list[Account]:

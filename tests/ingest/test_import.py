@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from app.classify.models import Classification
 from app.config import Settings
 from app.ingest import importer
 from app.ingest.models import Mention
@@ -27,7 +28,11 @@ def write_jsonl(path: Path, bodies: list[Any]) -> Path:
 
 def run(path: Path, settings: Settings, **options: Any) -> int:
     return importer.import_file(
-        path, file_format=options.get("file_format"), chunk=options.get("chunk"), settings=settings
+        path,
+        file_format=options.get("file_format"),
+        chunk=options.get("chunk"),
+        settings=settings,
+        helper=options.get("helper", False),
     )
 
 
@@ -112,6 +117,45 @@ def test_a_second_import_of_the_same_file_changes_nothing(
     assert "5 mentions, 0 new, 5 already stored" in capsys.readouterr().out
     assert db.count(Mention) == 5
     assert db.count(Ticket) == tickets
+
+
+@pytest.mark.slow
+def test_a_helper_process_classifies_as_this_one_does(
+    tmp_path: Path, settings: Settings, db: Db
+) -> None:
+    texts = [DELAY_FR, PROBLEM_EN, PRAISE_EN, DELAY_EN, "bonjour"]
+    for source, helper in (("here", False), ("helper", True)):
+        bodies = [mention(f"h{i}", text, source=source) for i, text in enumerate(texts * 3)]
+        path = write_jsonl(tmp_path / f"{source}.jsonl", bodies)
+        assert run(path, settings, chunk=4, helper=helper) == 0
+
+    def verdicts(source: str) -> list[tuple[str, str, float, bool]]:
+        query = (
+            select(Mention.external_id, Classification.label, Classification.probability,
+                   Classification.triage)
+            .join(Classification, Classification.mention_id == Mention.id)
+            .where(Mention.source == source)
+            .order_by(Mention.external_id)
+        )  # fmt: skip
+        return [tuple(row) for row in db.rows(query)]
+
+    assert len(verdicts("helper")) == 15
+    assert verdicts("helper") == verdicts("here")
+    assert run(tmp_path / "helper.jsonl", settings, chunk=4, helper=True) == 0
+    assert db.count(Mention) == 30
+
+
+@pytest.mark.slow
+def test_a_helper_that_cannot_load_the_model_stops_the_import_before_any_write(
+    tmp_path: Path, settings: Settings, db: Db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_jsonl(tmp_path / "m.jsonl", [mention("x1", DELAY_EN)])
+    broken = settings.model_copy(update={"model_path": tmp_path / "no-model-here"})
+
+    assert run(path, broken, helper=True) == 1
+
+    assert "the classifying process could not load the model" in capsys.readouterr().err
+    assert db.count(Mention) == 0
 
 
 @pytest.mark.slow
