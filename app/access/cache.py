@@ -6,11 +6,17 @@ of `POST /v1/mentions`. A key found valid is remembered for `key_cache_seconds`;
 therefore holds within that delay in every process (at once with 0). Unknown, wrong or revoked
 keys are never remembered: each such request reads the database, and the cache cannot be
 filled by guessing.
+
+When a key's entry expires under load, every request in flight would find it missing at once
+and each read the database (64 reads through the thread pool at once, every few seconds: the
+slowest answers of a load test). Requests with the same token that arrive while its check runs
+wait for that one check instead.
 """
 
+import asyncio
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from app.access.service import Principal
@@ -32,6 +38,7 @@ class KeyCache:
         self.ttl = ttl
         self._clock = clock
         self._entries: dict[bytes, _Entry] = {}
+        self._checks: dict[bytes, asyncio.Future[Principal | None]] = {}
 
     def get(self, token: str) -> Principal | None:
         if self.ttl <= 0:
@@ -40,6 +47,31 @@ class KeyCache:
         if entry is None or entry.expires_at <= self._clock():
             return None
         return entry.principal
+
+    async def check(
+        self, token: str, verify: Callable[[], Awaitable[Principal | None]]
+    ) -> Principal | None:
+        """The principal behind the token: remembered, or verified (once for all the requests
+        that ask meanwhile) and remembered if valid. With a delay of 0, each request verifies."""
+        remembered = self.get(token)
+        if remembered is not None or self.ttl <= 0:
+            return remembered or await verify()
+        digest = _digest(token)
+        running = self._checks.get(digest)
+        if running is None:
+            running = asyncio.ensure_future(self._verify(token, verify))
+            self._checks[digest] = running
+            running.add_done_callback(lambda _: self._checks.pop(digest, None))
+        # Shielded: a request that goes away must not cancel the check the others wait for.
+        return await asyncio.shield(running)
+
+    async def _verify(
+        self, token: str, verify: Callable[[], Awaitable[Principal | None]]
+    ) -> Principal | None:
+        principal = await verify()
+        if principal is not None:
+            self.put(token, principal)
+        return principal
 
     def put(self, token: str, principal: Principal) -> None:
         if self.ttl <= 0:

@@ -31,12 +31,10 @@ async def current_principal(
     if not token:
         raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
     keys: KeyCache = request.app.state.keys
-    principal = keys.get(token)
+    sessions = request.app.state.read_sessionmaker
+    principal = await keys.check(token, lambda: run_in_threadpool(_verify, sessions, token))
     if principal is None:
-        principal = await run_in_threadpool(_verify, request.app.state.read_sessionmaker, token)
-        if principal is None:
-            raise Unauthenticated("the API key is not valid or was revoked")
-        keys.put(token, principal)
+        raise Unauthenticated("the API key is not valid or was revoked")
     return principal
 
 

@@ -1,6 +1,8 @@
 """The cache of checked keys: a burst of requests reads a key once; a revocation holds within
 `key_cache_seconds`; nothing but valid keys is remembered."""
 
+import asyncio
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -101,3 +103,68 @@ def test_a_refused_key_is_read_again_every_time(
 
     assert statuses == [401] * 3
     assert len(reads) == 3
+
+
+def run_checks(
+    keys: KeyCache, tokens: list[str], answer: Principal | None
+) -> tuple[list[Principal | None], int]:
+    """Check the tokens concurrently against a verification that takes a moment."""
+    verified = 0
+
+    async def verify() -> Principal | None:
+        nonlocal verified
+        verified += 1
+        await asyncio.sleep(0.01)
+        return answer
+
+    async def main() -> list[Principal | None]:
+        return list(await asyncio.gather(*(keys.check(token, verify) for token in tokens)))
+
+    return asyncio.run(main()), verified
+
+
+def test_requests_arriving_during_a_check_share_it() -> None:
+    keys = KeyCache(5)
+
+    answers, verified = run_checks(keys, ["aig_a_1"] * 20 + ["aig_b_2"] * 3, ADMIN)
+
+    assert answers == [ADMIN] * 23
+    assert verified == 2
+    assert keys.get("aig_a_1") == ADMIN
+
+
+def test_a_refused_key_is_checked_again_once_the_shared_check_is_over() -> None:
+    keys = KeyCache(5)
+
+    first, verified_first = run_checks(keys, ["aig_x_wrong"] * 5, None)
+    second, verified_second = run_checks(keys, ["aig_x_wrong"], None)
+
+    assert first == [None] * 5
+    assert (verified_first, verified_second) == (1, 1)
+    assert second == [None]
+
+
+def test_with_a_delay_of_zero_each_request_checks() -> None:
+    keys = KeyCache(0)
+
+    answers, verified = run_checks(keys, ["aig_a_1"] * 4, ADMIN)
+
+    assert answers == [ADMIN] * 4
+    assert verified == 4
+
+
+def test_a_request_that_goes_away_does_not_cancel_the_others_check() -> None:
+    keys = KeyCache(5)
+
+    async def verify() -> Principal | None:
+        await asyncio.sleep(0.02)
+        return ADMIN
+
+    async def main() -> Principal | None:
+        leaving = asyncio.ensure_future(keys.check("aig_a_1", verify))
+        staying = asyncio.ensure_future(keys.check("aig_a_1", verify))
+        await asyncio.sleep(0.005)
+        leaving.cancel()
+        return await staying
+
+    assert asyncio.run(main()) == ADMIN
