@@ -2,10 +2,12 @@
 
 import hashlib
 import json
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -145,9 +147,34 @@ def _row(*, session: Session, version: int | None) -> RoutingTable:
     return row
 
 
+# Per database: the loaded active table and the stamp it was loaded under.
+_active: "weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], LoadedTable]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def active_table(*, session: Session) -> LoadedTable:
-    """The active routing table; without one nothing can be routed, which is a setup error."""
-    return load_table(session=session, version=None)
+    """The active routing table; without one nothing can be routed, which is a setup error.
+
+    Loading it (its rules validated, the teams and their calendars) took a millisecond, for
+    every group of posts. It is loaded again only when its stamp changes: the active version,
+    or any team's row (a team added, removed or changed, in any process)."""
+    stamp = tuple(session.execute(_STAMP).one())
+    bind = session.get_bind()
+    cached = _active.get(bind)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    table = load_table(session=session, version=None)
+    # Read after the stamp: if a change came between the two, the next stamp differs.
+    _active[bind] = (stamp, table)
+    return table
+
+
+_STAMP = select(
+    select(RoutingTable.version).where(RoutingTable.active).scalar_subquery(),
+    select(func.count(Team.id)).scalar_subquery(),
+    select(func.max(Team.updated_at)).scalar_subquery(),
+)
 
 
 def load_table(*, session: Session, version: int | None) -> LoadedTable:

@@ -13,6 +13,7 @@ from app.routing import service as routing
 from app.routing.models import RoutingTable
 from app.routing.rules import MentionFacts
 from app.routing.schemas import TableSpec
+from app.teams.models import Team
 from tests.conftest import EXAMPLE_CONFIG, Db
 
 TABLE = {
@@ -126,3 +127,36 @@ def test_two_tables_applied_at_once_become_two_versions(engine: Engine, configur
     thread.join(timeout=30)
 
     assert (table.version, outcome) == (2, [3])
+
+
+def test_the_active_table_is_loaded_again_only_when_it_or_a_team_changes(
+    engine: Engine, configured: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads: list[int | None] = []
+    real = routing.load_table
+
+    def counted(**kwargs: object) -> routing.LoadedTable:
+        loads.append(kwargs["version"])  # type: ignore[arg-type]
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(routing, "load_table", counted)
+
+    def active() -> routing.LoadedTable:
+        with make_sessionmaker(engine)() as session:
+            return routing.active_table(session=session)
+
+    first, again = active(), active()
+    assert again is first
+    assert len(loads) == 1
+
+    apply(engine, TABLE)
+    assert active().version == first.version + 1
+    assert len(loads) == 2
+
+    with make_sessionmaker(engine)() as session, session.begin():
+        team = session.scalars(select(Team).where(Team.slug == "customer-service")).one()
+        team.hours = {"timezone": "Europe/Paris", "days": {"mon": [["08:00", "18:00"]]}}
+    changed = active()
+    assert len(loads) == 3
+    assert "customer-service" in changed.team_ids
+    assert active() is changed
