@@ -20,8 +20,8 @@ def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]"
         "--helper",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="classify in a helper process while this one writes (default: with more than one "
-        "CPU, for a file of 8 MB or more)",
+        help="classify in a helper process while this one writes (default: on SQLite, with "
+        "more than one CPU, for a file of 8 MB or more)",
     )
     parser.set_defaults(handler=import_file)
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
@@ -22,8 +23,9 @@ from app.ingest.ahead import ClassifyingHelper, HelperFailed
 from app.ingest.files import Format, Read, Refusal
 
 SHOWN_REFUSALS = 20
-# A helper process takes 3 to 4 s to start and load the model; it pays for itself from about
-# 40,000 mentions, some 8 MB of JSON lines.
+# A helper process takes 3 to 4 s to start and load the model; on SQLite it pays for itself
+# from about 40,000 mentions, some 8 MB of JSON lines. On PostgreSQL it is not started unless
+# asked for: measured with the server on the same two cores, it slowed the import down.
 HELPER_MIN_BYTES = 8_000_000
 
 
@@ -37,10 +39,10 @@ def import_file(
 ) -> int:
     """Ingest the file's mentions; 2 (and nothing written) if any line is refused, 1 if the
     classifying helper fails. `helper`: classify in a helper process, ahead of the writes
-    (None: if the machine has more than one CPU and the file is large)."""
+    (None: on SQLite, if the machine has more than one CPU and the file is large)."""
     started = time.monotonic()
     if helper is None:
-        helper = (os.cpu_count() or 1) > 1 and _size(path) >= HELPER_MIN_BYTES
+        helper = helper_pays(path, settings, cpus=os.cpu_count() or 1)
     with ClassifyingHelper(settings) if helper else nullcontext() as ahead:
         if ahead is not None:
             ahead.start()  # the model loads there while this process reads the file
@@ -68,6 +70,12 @@ def import_file(
         f"stored, in {time.monotonic() - started:.1f} s"
     )
     return 0
+
+
+def helper_pays(path: Path, settings: Settings, *, cpus: int) -> bool:
+    """Whether a classifying helper is worth starting for this file (see HELPER_MIN_BYTES)."""
+    sqlite = make_url(settings.database_url).get_backend_name() == "sqlite"
+    return sqlite and cpus > 1 and _size(path) >= HELPER_MIN_BYTES
 
 
 def _size(path: Path) -> int:

@@ -170,3 +170,19 @@ def test_the_import_command(tmp_path: Path, database_url: str, db: Db) -> None:
     unknown = run_cli("import", str(tmp_path / "m.txt"), database_url=database_url)
     assert unknown.returncode == 2
     assert "--format" in unknown.stderr
+
+
+def test_a_helper_is_started_for_a_large_file_on_sqlite_with_several_cpus(tmp_path: Path) -> None:
+    large, small = tmp_path / "large.jsonl", tmp_path / "small.jsonl"
+    large.write_bytes(b"x" * importer.HELPER_MIN_BYTES)
+    small.write_bytes(b"x" * 100)
+    on_sqlite = Settings(database_url=f"sqlite:///{tmp_path}/a.db", _env_file=None)  # type: ignore[call-arg]
+    on_postgres = on_sqlite.model_copy(
+        update={"database_url": "postgresql+psycopg://u@127.0.0.1:5432/a"}
+    )
+
+    assert importer.helper_pays(large, on_sqlite, cpus=2)
+    assert not importer.helper_pays(large, on_sqlite, cpus=1)
+    assert not importer.helper_pays(small, on_sqlite, cpus=2)
+    assert not importer.helper_pays(large, on_postgres, cpus=8)
+    assert not importer.helper_pays(tmp_path / "missing.jsonl", on_sqlite, cpus=2)
