@@ -1,12 +1,18 @@
 """The feature extractors: the same features as scikit-learn's, much faster."""
 
+import zipfile
+from pathlib import Path
+
 import numpy as np
 import pytest
+import skops.io as sio
+from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
 
 from ml.dataset import seed_corpus
-from ml.features import CharNgrams, build_features, normalise
+from ml.features import CharNgrams, TextFeatures, build_features, normalise
+from ml.model import TRUSTED_TYPES
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +74,42 @@ def test_the_text_features_are_what_a_feature_union_gives(texts: list[str]) -> N
     assert a.shape == b.shape
     assert a.dtype == np.float32
     assert (a != b).nnz == 0
+
+
+def saved_and_loaded(features: TextFeatures, path: Path) -> TextFeatures:
+    sio.dump(features, path)
+    loaded: TextFeatures = sio.load(path, trusted=TRUSTED_TYPES)
+    return loaded
+
+
+def test_the_word_vocabulary_is_saved_as_one_string_and_loads_the_same(
+    texts: list[str], tmp_path: Path
+) -> None:
+    features = build_features().fit(texts)
+    path = tmp_path / "features.skops"
+
+    loaded = saved_and_loaded(features, path)
+
+    assert loaded.words_.vocabulary_ == features.words_.vocabulary_
+    assert (loaded.transform(texts) != features.transform(texts)).nnz == 0
+    with zipfile.ZipFile(path) as archive:
+        schema = archive.read("schema.json").decode()
+    some_term = next(iter(features.words_.vocabulary_))
+    assert '"vocabulary_"' not in schema
+    assert len(schema) < 100 * len(features.words_.vocabulary_)
+    assert some_term in schema
+
+
+def test_features_saved_before_still_load(
+    texts: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    features = build_features().fit(texts)
+    monkeypatch.setattr(TextFeatures, "__getstate__", BaseEstimator.__getstate__)
+    path = tmp_path / "old.skops"
+    sio.dump(features, path)
+    monkeypatch.undo()
+
+    loaded = saved_and_loaded(features, path)
+
+    assert loaded.words_.vocabulary_ == features.words_.vocabulary_
+    assert (loaded.transform(texts) != features.transform(texts)).nnz == 0
