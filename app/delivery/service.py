@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from app.db import insert_rows
 from app.delivery import signing
 from app.delivery.models import Delivery, DeliveryAttempt, DeliveryState, WebhookEndpoint
 from app.errors import NotFound
@@ -81,22 +82,43 @@ def get_endpoint(*, session: Session, team: Team, endpoint_id: int) -> WebhookEn
 def dispatch(*, session: Session, now: datetime, limit: int) -> int:
     """Make the deliveries of events not yet dispatched: one per endpoint of the event's team
     that takes its type. A disabled endpoint's deliveries wait until it is enabled again. Events
-    are claimed, so two workers never dispatch one twice."""
+    are claimed, so two workers never dispatch one twice.
+
+    Set by set, and without the payloads: loading each event as an object (its payload parsed)
+    and updating it row by row cost a tenth of the CPU of a server taking single posts."""
     query = (
-        select(OutboxEvent)
+        select(OutboxEvent.id, OutboxEvent.team_id, OutboxEvent.type, OutboxEvent.occurred_at)
         .where(OutboxEvent.dispatched_at.is_(None))
         .order_by(OutboxEvent.occurred_at, OutboxEvent.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    events = session.scalars(query).all()
+    events = session.execute(query).all()
+    if not events:
+        return 0
     endpoints = _team_endpoints(session=session, team_ids={e.team_id for e in events})
-    for event in events:
-        for endpoint in endpoints.get(event.team_id, []):
-            if not endpoint.event_types or event.type in endpoint.event_types:
-                session.add(_delivery(event, endpoint, now))
-        event.dispatched_at = now
+    insert_rows(
+        session,
+        Delivery,
+        [
+            _delivery(event_id, occurred_at, endpoint, now)
+            for event_id, team_id, type_, occurred_at in events
+            for endpoint in endpoints.get(team_id, [])
+            if not endpoint.event_types or type_ in endpoint.event_types
+        ],
+    )
+    ids = [event.id for event in events]
+    for start in range(0, len(ids), DISPATCH_CHUNK):
+        session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id.in_(ids[start : start + DISPATCH_CHUNK]))
+            .values(dispatched_at=now)
+            .execution_options(synchronize_session=False)
+        )
     return len(events)
+
+
+DISPATCH_CHUNK = 500  # event ids per UPDATE ... IN (...)
 
 
 def _team_endpoints(
@@ -109,15 +131,17 @@ def _team_endpoints(
     return found
 
 
-def _delivery(event: OutboxEvent, endpoint: WebhookEndpoint, now: datetime) -> Delivery:
-    return Delivery(
-        event_id=event.id,
-        endpoint_id=endpoint.id,
-        state=DeliveryState.PENDING,
-        occurred_at=event.occurred_at,
-        attempts=0,
-        next_attempt_at=now,
-    )
+def _delivery(
+    event_id: str, occurred_at: datetime, endpoint: WebhookEndpoint, now: datetime
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "endpoint_id": endpoint.id,
+        "state": DeliveryState.PENDING,
+        "occurred_at": occurred_at,
+        "attempts": 0,
+        "next_attempt_at": now,
+    }
 
 
 @dataclass(frozen=True)
