@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from app.accounts import service as accounts
@@ -157,9 +157,9 @@ def active_table(*, session: Session) -> LoadedTable:
     """The active routing table; without one nothing can be routed, which is a setup error.
 
     Loading it (its rules validated, the teams and their calendars) took a millisecond, for
-    every group of posts. It is loaded again only when its stamp changes: the active version,
-    or any team's row (a team added, removed or changed, in any process)."""
-    stamp = tuple(session.execute(_STAMP).one())
+    every group of posts. It is loaded again only when its stamp changes: which table row is
+    active, or any team's row (a team added, removed or changed, in any process)."""
+    stamp = _stamp(session=session)
     bind = session.get_bind()
     cached = _active.get(bind)
     if cached is not None and cached[0] == stamp:
@@ -170,10 +170,25 @@ def active_table(*, session: Session) -> LoadedTable:
     return table
 
 
+def _stamp(*, session: Session) -> tuple[Any, ...]:
+    """The active table's row id, version and checksum (SQLite may give a new table the id
+    and version of one deleted), and every team's (id, updated_at): not their maximum, as
+    a change committed by another process may carry an older time than one already seen."""
+    table_id, version, digest, teams_seen = session.execute(_STAMP).one()
+    return table_id, version, digest, frozenset((teams_seen or "").split(","))
+
+
+def _active_column(column: Any) -> Any:
+    return select(column).where(RoutingTable.active).scalar_subquery()
+
+
 _STAMP = select(
-    select(RoutingTable.version).where(RoutingTable.active).scalar_subquery(),
-    select(func.count(Team.id)).scalar_subquery(),
-    select(func.max(Team.updated_at)).scalar_subquery(),
+    _active_column(RoutingTable.id),
+    _active_column(RoutingTable.version),
+    _active_column(RoutingTable.checksum),
+    select(
+        func.aggregate_strings(cast(Team.id, String) + "@" + cast(Team.updated_at, String), ",")
+    ).scalar_subquery(),
 )
 
 

@@ -2,9 +2,10 @@
 
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from app.configuration import service as configuration
 from app.db import make_sessionmaker
@@ -160,3 +161,30 @@ def test_the_active_table_is_loaded_again_only_when_it_or_a_team_changes(
     assert len(loads) == 3
     assert "customer-service" in changed.team_ids
     assert active() is changed
+
+
+def test_a_team_change_stamped_earlier_than_one_already_seen_still_reloads_the_table(
+    engine: Engine, configured: None
+) -> None:
+    """Another process may commit a change whose time is older than the newest one seen."""
+
+    def active() -> routing.LoadedTable:
+        with make_sessionmaker(engine)() as session:
+            return routing.active_table(session=session)
+
+    def set_team(slug: str, hours: dict[str, object] | None, at: datetime) -> None:
+        with make_sessionmaker(engine)() as session, session.begin():
+            session.execute(
+                update(Team).where(Team.slug == slug).values(hours=hours, updated_at=at)
+            )
+
+    paris = {"timezone": "Europe/Paris", "days": {"mon": [["08:00", "18:00"]]}}
+    set_team("customer-service", None, datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
+    set_team("operations", None, datetime(2026, 1, 1, 13, 0, tzinfo=UTC))
+    before = active()
+
+    set_team("customer-service", paris, datetime(2026, 1, 1, 12, 30, tzinfo=UTC))
+    after = active()
+
+    assert after is not before
+    assert active() is after
