@@ -8,13 +8,16 @@ helper stays one chunk ahead and memory stays bounded.
 
 import multiprocessing
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
+from typing import Any, TypeVar
 
 from app.classify.service import Classifier, Verdict
 from app.config import Settings
+
+T = TypeVar("T")
 
 
 class HelperFailed(Exception):
@@ -46,17 +49,23 @@ class ClassifyingHelper:
 
     def start(self) -> None:
         """Start the helper now (it loads the model while the caller does other work)."""
-        self._pool.submit(_ready)
+        self._submit(_ready)
 
     def verdicts(self, chunks: Iterable[Sequence[str]]) -> Iterator[list[Verdict]]:
         """Each chunk's verdicts in order, the next chunk classified while the caller uses these."""
         pending: deque[Future[list[Verdict]]] = deque()
         for texts in chunks:
-            pending.append(self._pool.submit(_classify, list(texts)))
+            pending.append(self._submit(_classify, list(texts)))
             if len(pending) > 1:
                 yield _result(pending.popleft())
         while pending:
             yield _result(pending.popleft())
+
+    def _submit(self, work: Callable[..., T], *args: Any) -> "Future[T]":
+        try:
+            return self._pool.submit(work, *args)
+        except BrokenProcessPool as error:  # the helper died since the last chunk
+            raise HelperFailed("the classifying process died") from error
 
 
 def _result(future: "Future[list[Verdict]]") -> list[Verdict]:
@@ -78,12 +87,16 @@ def _load(settings: Settings) -> None:
     from app.classify import serving
     from app.db import make_engine, make_sessionmaker
 
-    engine = make_engine(settings)
+    try:
+        engine = make_engine(settings)
+    except Exception as error:  # reported to the parent with the first chunk
+        _failure = f"{type(error).__name__}: {error}"
+        return
     try:
         sessions = make_sessionmaker(engine)
         _classifier = serving.at_start(sessions=sessions, settings=settings, given=None)
         heap.settle()
-    except Exception as error:  # reported to the parent with the first chunk
+    except Exception as error:
         _failure = f"{type(error).__name__}: {error}"
     finally:
         engine.dispose()

@@ -2,6 +2,8 @@
 
 import csv
 import json
+import multiprocessing
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ from sqlalchemy import select
 from app.classify.models import Classification
 from app.config import Settings
 from app.ingest import importer
+from app.ingest.ahead import ClassifyingHelper, HelperFailed
 from app.ingest.models import Mention
 from app.tickets.models import Ticket
 from tests.builders import CEO, DELAY_EN, DELAY_FR, PRAISE_EN, PROBLEM_EN, mention
@@ -186,3 +189,21 @@ def test_a_helper_is_started_for_a_large_file_on_sqlite_with_several_cpus(tmp_pa
     assert not importer.helper_pays(small, on_sqlite, cpus=2)
     assert not importer.helper_pays(large, on_postgres, cpus=8)
     assert not importer.helper_pays(tmp_path / "missing.jsonl", on_sqlite, cpus=2)
+
+
+@pytest.mark.slow
+def test_a_helper_killed_between_chunks_fails_the_import_with_a_clear_error(
+    settings: Settings,
+) -> None:
+    chunks = [[DELAY_EN], [PROBLEM_EN], [PRAISE_EN], [DELAY_FR]]
+
+    with ClassifyingHelper(settings) as helper:
+        verdicts = helper.verdicts(chunks)
+        assert next(verdicts)[0].label == "delay"
+        (process,) = multiprocessing.active_children()
+        process.kill()
+        process.join(timeout=10)
+        time.sleep(1)  # the pool notices its worker is gone
+
+        with pytest.raises(HelperFailed, match="died"):
+            list(verdicts)
