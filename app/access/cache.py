@@ -68,12 +68,14 @@ class KeyCache:
     async def _verify(
         self, token: str, verify: Callable[[], Awaitable[Principal | None]]
     ) -> Principal | None:
+        # The delay counts from the read: a key revoked while it ran is forgotten `ttl` after.
+        started = self._clock()
         principal = await verify()
         if principal is not None:
-            self.put(token, principal)
+            self.put(token, principal, read_at=started)
         return principal
 
-    def put(self, token: str, principal: Principal) -> None:
+    def put(self, token: str, principal: Principal, *, read_at: float | None = None) -> None:
         if self.ttl <= 0:
             return
         now = self._clock()
@@ -81,7 +83,9 @@ class KeyCache:
             self._entries = {d: e for d, e in self._entries.items() if e.expires_at > now}
             if len(self._entries) >= MAX_KEYS:
                 self._entries.clear()
-        self._entries[_digest(token)] = _Entry(principal, now + self.ttl)
+        self._entries[_digest(token)] = _Entry(
+            principal, (now if read_at is None else read_at) + self.ttl
+        )
 
 
 def _digest(token: str) -> bytes:

@@ -168,3 +168,17 @@ def test_a_request_that_goes_away_does_not_cancel_the_others_check() -> None:
         return await staying
 
     assert asyncio.run(main()) == ADMIN
+
+
+def test_the_delay_counts_from_the_start_of_a_slow_check() -> None:
+    clock = Clock()
+    keys = KeyCache(5, clock=clock)
+
+    async def slow_verify() -> Principal | None:
+        clock.now += 3  # a revocation committed now is not seen by this check
+        return ADMIN
+
+    assert asyncio.run(keys.check("aig_k1_secret", slow_verify)) == ADMIN
+    clock.now += 2
+
+    assert keys.get("aig_k1_secret") is None
