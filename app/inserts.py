@@ -38,7 +38,12 @@ class CompiledInsert:
                 raise ValueError(f"rows of one INSERT must have the same columns: {sorted(row)}")
             values = []
             for name, process in steps:
-                value = row[name] if name in row else self.defaults[name]()
+                try:
+                    value = row[name] if name in row else self.defaults[name]()
+                except KeyError:  # as wide as the first row, but other keys
+                    raise ValueError(
+                        f"rows of one INSERT must have the same columns: {sorted(row)}"
+                    ) from None
                 values.append(process(value) if process else value)
             out.append(
                 tuple(values) if self.positional else dict(zip(self.names, values, strict=True))

@@ -82,6 +82,8 @@ def test_rows_with_other_columns_are_refused() -> None:
     compiled = compile_insert(sqlite.dialect(), table_of(Team), ("slug", "name"))
     with pytest.raises(ValueError, match="same columns"):
         compiled.parameters([{"slug": "a", "name": "A"}, {"slug": "b"}])
+    with pytest.raises(ValueError, match="same columns"):  # as wide, but no name
+        compiled.parameters([{"slug": "a", "name": "A"}, {"slug": "b", "members": []}])
     with pytest.raises(ValueError, match="has no columns"):
         compile_insert(sqlite.dialect(), table_of(Team), ("slug", "colour"))
 
