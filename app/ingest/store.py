@@ -36,9 +36,6 @@ from app.tickets.models import DeadlineKind, Ticket, TicketDeadline, TicketEvent
 
 Key = tuple[str, str]
 CHUNK = 500  # keys per IN (...) list
-# Bulk INSERTs send every key of every row, None included: rows whose None values differ would
-# otherwise be split into separate statements.
-BULK: dict[str, Any] = {"execution_options": {"render_nulls": True}}
 
 
 @dataclass(frozen=True)
@@ -187,11 +184,6 @@ def _insert_mentions(*, session: Session, posts: Sequence[Post]) -> dict[Key, Wr
         (source, external_id): Written(id=id_, **row_of[source, external_id])
         for id_, source, external_id in inserted
     }
-
-
-def _insert_returning(session: Session, statement: Any, rows: list[dict[str, Any]]) -> list[Any]:
-    """Execute a multi-row INSERT ... RETURNING (the ORM objects of what was inserted)."""
-    return list(session.scalars(statement, rows, **BULK).all())
 
 
 def _dialect(session: Session) -> Any:
@@ -408,9 +400,8 @@ def _open_tickets(
     openers = sorted(openers, key=lambda opener: opener[1].conversation_key)
     rows = [_ticket_row(post, m, route, clocks, now) for post, m, route in openers]
     table = table_of(Ticket)
-    session.flush()
     try:
-        with session.begin_nested():
+        with session.begin_nested():  # flushes first
             returned = session.execute(
                 insert(table).returning(table.c.id, table.c.first_mention_id), rows
             ).all()
