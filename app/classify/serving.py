@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.classify import registry
 from app.classify.service import Classifier
 from app.config import Settings
+from app.db import READ_ONLY
 from app.errors import InvalidModel
 from ml.model import TextClassifier
 
@@ -31,29 +32,44 @@ def at_start(
     *, sessions: sessionmaker[Session], settings: Settings, given: Classifier | None
 ) -> Classifier:
     """The active registered version; on a database without one, the configured model becomes
-    the first registered and active version."""
+    the first registered and active version. The model loads outside any write transaction:
+    on SQLite, holding the write lock meanwhile would stall every other process's writes."""
     try:
+        with sessions() as session:
+            session.connection(execution_options={READ_ONLY: True})
+            served = _active(session=session, settings=settings, given=given)
+        if served is not None:
+            return served
+        classifier = given or _configured(settings)
         with sessions() as session, session.begin():
-            return _registered(session=session, settings=settings, given=given)
+            if registry.active(session=session) is None:  # not registered meanwhile elsewhere
+                row = registry.register(
+                    session=session, model=classifier.model, directory=settings.model_path
+                )
+                registry.activate(session=session, row=row, actor=SYSTEM_ACTOR)
+        return classifier
     except OperationalError as error:
         log.error("database unavailable at start (%s): serving the configured model", error.orig)
-        return given or classifier_for(TextClassifier.load(settings.model_path), settings)
+        return given or _configured(settings)
 
 
-def _registered(*, session: Session, settings: Settings, given: Classifier | None) -> Classifier:
+def _active(*, session: Session, settings: Settings, given: Classifier | None) -> Classifier | None:
+    """The active version's classifier, `given` if it is that version, the configured model if
+    the active version cannot be loaded; None without an active version."""
     row = registry.active(session=session)
-    if row is not None and (given is None or given.version != row.version):
-        try:
-            return classifier_for(registry.load(row), settings)
-        except InvalidModel as error:
-            log.error("active model %s cannot be loaded: %s", row.version, error.message)
-    classifier = given or classifier_for(TextClassifier.load(settings.model_path), settings)
     if row is None:
-        new = registry.register(
-            session=session, model=classifier.model, directory=settings.model_path
-        )
-        registry.activate(session=session, row=new, actor=SYSTEM_ACTOR)
-    return classifier
+        return None
+    if given is not None and given.version == row.version:
+        return given
+    try:
+        return classifier_for(registry.load(row), settings)
+    except InvalidModel as error:
+        log.error("active model %s cannot be loaded: %s", row.version, error.message)
+        return given or _configured(settings)
+
+
+def _configured(settings: Settings) -> Classifier:
+    return classifier_for(TextClassifier.load(settings.model_path), settings)
 
 
 def follow_active(

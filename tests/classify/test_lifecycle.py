@@ -18,15 +18,16 @@ from sklearn.preprocessing import FunctionTransformer
 from sqlalchemy import Engine, select
 
 from app.classify import registry
+from app.classify import serving as serving_module
 from app.classify.models import LabelCorrection
 from app.classify.service import Classifier
 from app.config import PACKAGED_MODEL_PATH, Settings
-from app.db import make_sessionmaker
+from app.db import make_engine, make_sessionmaker
 from app.main import create_app
 from ml.model import METADATA_FILE, MODEL_FILE, TextClassifier
 from tests.builders import DELAY_EN, PRESS_EN, mention
 from tests.cli import run_cli
-from tests.conftest import Db, KeyMaker
+from tests.conftest import POSTGRES_URL, Db, KeyMaker
 
 
 def copy_of_the_shipped_model(directory: Path, version: str) -> Path:
@@ -286,3 +287,28 @@ def test_a_retrain_on_corrections_fixes_a_systematic_error(
     assert client.post(f"/v1/models/{new['version']}/activate").status_code == 200
 
     assert labels_of(client, UNSEEN) == ["schedule"] * len(UNSEEN)
+
+
+@pytest.mark.skipif(POSTGRES_URL is not None, reason="SQLite's database-wide write lock")
+def test_a_process_starting_does_not_hold_the_write_lock_while_its_model_loads(
+    engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sessions = make_sessionmaker(engine)
+    serving_module.at_start(sessions=sessions, settings=settings, given=None)  # registers it
+    impatient = make_engine(settings.model_copy(update={"sqlite_busy_timeout_ms": 0}))
+    real_load = registry.load
+    written: list[bool] = []
+
+    def load_while_another_process_writes(row: Any) -> TextClassifier:
+        with impatient.begin():  # BEGIN IMMEDIATE: "database is locked" at once if it is
+            written.append(True)
+        return real_load(row)
+
+    monkeypatch.setattr(registry, "load", load_while_another_process_writes)
+    try:
+        classifier = serving_module.at_start(sessions=sessions, settings=settings, given=None)
+    finally:
+        impatient.dispose()
+
+    assert written == [True]
+    assert classifier.version == TextClassifier.load(settings.model_path).version
