@@ -9,7 +9,18 @@ from typing import Any, ClassVar, TypeVar
 
 import orjson
 from fastapi import Request
-from sqlalchemy import JSON, DateTime, Engine, Enum, MetaData, Table, create_engine, event
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    Enum,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -153,6 +164,14 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
 
 READ_ONLY = "aiguilleur_read_only"
+
+
+def one_at_a_time(session: Session, lock: int) -> None:
+    """Until this transaction ends, others asking for the same lock wait: a transaction-scoped
+    advisory lock on PostgreSQL (asked again by its holder, it is granted at once). SQLite's
+    writers queue on their write lock anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(lock)))
 
 
 def make_sessionmaker(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:

@@ -13,11 +13,13 @@ from sqlalchemy.orm import Session
 
 from app.classify.models import ModelActivation, ModelVersion
 from app.config import PACKAGED_MODEL_PATH
-from app.db import utcnow
+from app.db import one_at_a_time, utcnow
 from app.errors import InvalidModel, NotFound
 from ml.model import ModelError, TextClassifier
 
 BUILTIN = "builtin"
+# An arbitrary constant naming the advisory lock of registrations and activations.
+MODEL_CHANGE_LOCK = 0x41_69_67_4D  # "AigM"
 
 
 def location(path: str) -> Path:
@@ -31,6 +33,7 @@ def stored_path(directory: Path) -> str:
 
 def register(*, session: Session, model: TextClassifier, directory: Path) -> ModelVersion:
     """Record a trained model (inactive); registering the same version again changes nothing."""
+    lock_changes(session=session)
     row = session.scalars(select(ModelVersion).where(ModelVersion.version == model.version)).first()
     if row is not None:
         return row
@@ -45,6 +48,13 @@ def register(*, session: Session, model: TextClassifier, directory: Path) -> Mod
     session.add(row)
     session.flush()
     return row
+
+
+def lock_changes(*, session: Session) -> None:
+    """Registrations and activations one transaction at a time: two processes starting on a new
+    database would both register the model (one failing on the unique version), and two
+    activations at once could leave two versions active."""
+    one_at_a_time(session, MODEL_CHANGE_LOCK)
 
 
 def list_versions(*, session: Session) -> Sequence[ModelVersion]:
@@ -82,6 +92,7 @@ def load(row: ModelVersion) -> TextClassifier:
 
 def activate(*, session: Session, row: ModelVersion, actor: str) -> ModelActivation | None:
     """Make the version the active one, audited; None if it was the active one already."""
+    lock_changes(session=session)
     previous = active(session=session)
     if previous is not None and previous.id == row.id:
         return None

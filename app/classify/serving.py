@@ -42,6 +42,7 @@ def at_start(
             return served
         classifier = given or _configured(settings)
         with sessions() as session, session.begin():
+            registry.lock_changes(session=session)
             if registry.active(session=session) is None:  # not registered meanwhile elsewhere
                 row = registry.register(
                     session=session, model=classifier.model, directory=settings.model_path

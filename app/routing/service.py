@@ -13,6 +13,7 @@ from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from app.accounts import service as accounts
+from app.db import one_at_a_time
 from app.errors import InvalidConfiguration, NoRoutingTable, NotFound
 from app.routing import rules as matching
 from app.routing.models import RoutingDecision, RoutingRule, RoutingTable
@@ -69,7 +70,7 @@ def checksum(spec: TableSpec) -> str:
 
 def apply_table(*, session: Session, spec: TableSpec, source: str) -> tuple[RoutingTable, bool]:
     """Store the table as the new active version, unless it is the active one already."""
-    _one_change_at_a_time(session=session)
+    one_at_a_time(session, TABLE_CHANGE_LOCK)  # two at once would read the same last version
     current = _active_row(session=session)
     digest = checksum(spec)
     if current is not None and current.checksum == digest:
@@ -82,13 +83,6 @@ def apply_table(*, session: Session, spec: TableSpec, source: str) -> tuple[Rout
     session.add(table)
     session.flush()
     return table, True
-
-
-def _one_change_at_a_time(*, session: Session) -> None:
-    """Two tables applied at once would both read the same last version: on PostgreSQL they
-    queue on a transaction-scoped advisory lock; SQLite writers queue anyway."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(TABLE_CHANGE_LOCK)))
 
 
 def check_table(*, session: Session, spec: TableSpec) -> None:

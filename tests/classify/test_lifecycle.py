@@ -4,6 +4,7 @@ refused for a broken artifact), agents' label corrections, and a retrain that le
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -289,7 +290,7 @@ def test_a_retrain_on_corrections_fixes_a_systematic_error(
     assert labels_of(client, UNSEEN) == ["schedule"] * len(UNSEEN)
 
 
-@pytest.mark.skipif(POSTGRES_URL is not None, reason="SQLite's database-wide write lock")
+@pytest.mark.skipif(bool(POSTGRES_URL), reason="SQLite's database-wide write lock")
 def test_a_process_starting_does_not_hold_the_write_lock_while_its_model_loads(
     engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -312,3 +313,64 @@ def test_a_process_starting_does_not_hold_the_write_lock_while_its_model_loads(
 
     assert written == [True]
     assert classifier.version == TextClassifier.load(settings.model_path).version
+
+
+def in_thread(work: Any) -> tuple[threading.Thread, list[BaseException]]:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, errors
+
+
+def test_two_processes_starting_on_a_new_database_register_the_model_once(
+    engine: Engine, settings: Settings
+) -> None:
+    """uvicorn stops every worker when one fails to start: the second must not fail."""
+    sessions = make_sessionmaker(engine)
+    shipped = TextClassifier.load(settings.model_path)
+    with sessions() as first, first.begin():  # the first process, registering
+        row = registry.register(session=first, model=shipped, directory=settings.model_path)
+        registry.activate(session=first, row=row, actor="system:start")
+        second, errors = in_thread(
+            lambda: serving_module.at_start(sessions=sessions, settings=settings, given=None)
+        )
+        time.sleep(0.5)  # the second has found no active version and waits to register
+    second.join(timeout=30)
+
+    assert errors == []
+    with sessions() as session:
+        assert [v.version for v in registry.list_versions(session=session)] == [shipped.version]
+        assert registry.active(session=session) is not None
+
+
+def test_two_activations_at_once_leave_one_version_active(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    sessions = make_sessionmaker(engine)
+    serving_module.at_start(sessions=sessions, settings=settings, given=None)
+    one = register(engine, copy_of_the_shipped_model(tmp_path / "one", "aiguilleur-one"))
+    two = register(engine, copy_of_the_shipped_model(tmp_path / "two", "aiguilleur-two"))
+
+    def activate(version: str) -> None:
+        with sessions() as session, session.begin():
+            registry.activate(
+                session=session, row=registry.get(session=session, version=version), actor="t"
+            )
+
+    with sessions() as first, first.begin():
+        registry.activate(session=first, row=registry.get(session=first, version=one), actor="t")
+        second, errors = in_thread(lambda: activate(two))
+        time.sleep(0.5)
+    second.join(timeout=30)
+
+    assert errors == []
+    with sessions() as session:
+        active = [v.version for v in registry.list_versions(session=session) if v.active]
+    assert active == [two]
