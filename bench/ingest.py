@@ -164,6 +164,10 @@ def uvicorn(target: str, workers: int, env: dict[str, str], log: Path) -> Iterat
             if workers > 1:
                 time.sleep(5)  # the first worker answers; give the others time to load the model
             yield server
+        except BaseException:
+            print(f"{target} on port {port}, exit {process.poll()}; its log:", file=sys.stderr)
+            print(log.read_text(), file=sys.stderr)
+            raise
         finally:
             process.terminate()
             process.wait(timeout=60)
@@ -185,8 +189,10 @@ def _wait_up(server: Server, log: Path) -> None:
 def wrk(base_url: str, script: Path, label: str, seconds: int, connections: int) -> Load:
     command = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s"]
     command += ["-s", str(script), f"{base_url}/v1/mentions", "--", label]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603
-    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise SystemExit(f"wrk failed (exit {done.returncode}):\n{done.stdout}{done.stderr}")
+    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
     result = json.loads(line.removeprefix("RESULT "))
     return Load(
         requests=result["requests"],
