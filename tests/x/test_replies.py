@@ -43,6 +43,15 @@ def x_ticket(api: TestClient, post_id: str = "5001", text: str = DELAY_EN) -> in
     return int(ticket_id)
 
 
+def queued_reply(api: TestClient, clock: Clock) -> int:
+    """A ticket from a post on X with a reply queued; the clock a second later. Its id."""
+    ticket_id = x_ticket(api)
+    queued = api.post(f"/v1/tickets/{ticket_id}/replies", json={"text": ANSWER})
+    assert queued.status_code == 202, queued.text
+    clock.now = datetime.now(UTC) + timedelta(seconds=1)
+    return ticket_id
+
+
 def send(sessions: sessionmaker[Session], settings: Settings, clock: Clock) -> int:
     return sending.run(sessions=sessions, settings=settings, clock=clock)
 
@@ -227,9 +236,7 @@ def test_server_errors_are_retried_with_backoff_then_fail(
     clock: Clock,
 ) -> None:
     settings = x_settings.model_copy(update={"x_reply_max_attempts": 3})
-    ticket_id = x_ticket(api)
-    api.post(f"/v1/tickets/{ticket_id}/replies", json={"text": ANSWER})
-    clock.now = datetime.now(UTC) + timedelta(seconds=1)
+    queued_reply(api, clock)
     down = {"title": "Service Unavailable", "detail": "Service Unavailable", "status": 503}
     fake_x.fail(*[Failure("/2/tweets", 503, down, method="POST")] * 3)
 
@@ -250,9 +257,7 @@ def test_server_errors_are_retried_with_backoff_then_fail(
 def test_x_unreachable_is_retried(
     api: TestClient, db: Db, sessions: sessionmaker[Session], x_settings: Settings, clock: Clock
 ) -> None:
-    ticket_id = x_ticket(api)
-    api.post(f"/v1/tickets/{ticket_id}/replies", json={"text": ANSWER})
-    clock.now = datetime.now(UTC) + timedelta(seconds=1)
+    queued_reply(api, clock)
     closed = x_settings.model_copy(update={"x_api_url": "http://127.0.0.1:9"})  # discard port
 
     send(sessions, closed, clock)
@@ -273,9 +278,7 @@ def test_a_reply_whose_worker_died_is_sent_once_by_another(
 ) -> None:
     from app.x import replies
 
-    ticket_id = x_ticket(api)
-    api.post(f"/v1/tickets/{ticket_id}/replies", json={"text": ANSWER})
-    clock.now = datetime.now(UTC) + timedelta(seconds=1)
+    queued_reply(api, clock)
     with sessions() as session, session.begin():  # a worker claims it, then dies
         [claimed] = replies.claim(
             session=session, now=clock.now, lease=timedelta(seconds=120), limit=10, max_attempts=6
@@ -302,9 +305,7 @@ def test_a_reply_whose_workers_die_on_every_attempt_fails_and_says_so(
 ) -> None:
     from app.x import replies
 
-    ticket_id = x_ticket(api)
-    api.post(f"/v1/tickets/{ticket_id}/replies", json={"text": ANSWER})
-    clock.now = datetime.now(UTC) + timedelta(seconds=1)
+    ticket_id = queued_reply(api, clock)
     lease, attempts = timedelta(seconds=120), x_settings.x_reply_max_attempts
     for _ in range(attempts):  # each claim's worker dies before recording anything
         with sessions() as session, session.begin():
@@ -378,9 +379,7 @@ def test_refusals_fail_at_once(
     detail: str,
     expected: str,
 ) -> None:
-    ticket_id = x_ticket(api)
-    api.post(f"/v1/tickets/{ticket_id}/replies", json={"text": ANSWER})
-    clock.now = datetime.now(UTC) + timedelta(seconds=1)
+    ticket_id = queued_reply(api, clock)
     fake_x.fail(Failure("/2/tweets", status, {"detail": detail, "status": status}, method="POST"))
 
     send(sessions, x_settings, clock)
