@@ -200,11 +200,14 @@ def _session_from(factory: sessionmaker[Session]) -> Iterator[Session]:
             session.rollback()
 
 
-def in_transaction(settings: Settings, work: Callable[[Session], T]) -> T:
-    """Run work in one transaction on a short-lived engine (the command-line tools)."""
+def in_transaction(
+    settings: Settings, work: Callable[[Session], T], *, read_only: bool = False
+) -> T:
+    """Run work in one transaction on a short-lived engine (the command-line tools); read_only
+    does not take SQLite's write lock."""
     engine = make_engine(settings)
     try:
-        with make_sessionmaker(engine)() as session, session.begin():
+        with make_sessionmaker(engine, read_only=read_only)() as session, session.begin():
             return work(session)
     finally:
         engine.dispose()

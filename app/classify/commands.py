@@ -57,11 +57,16 @@ def list_models(args: argparse.Namespace, settings: Settings) -> int:
 def activate_model(args: argparse.Namespace, settings: Settings) -> int:
     from app.classify import registry
 
+    def check(session: Session) -> None:
+        registry.load(registry.get(session=session, version=args.version))
+
     def activate(session: Session) -> bool:
         row = registry.get(session=session, version=args.version)
-        registry.load(row)  # refuse a version whose files cannot be served
         return registry.activate(session=session, row=row, actor="cli") is not None
 
+    # Refuse a version whose files cannot be served; loading takes seconds, so not while
+    # holding SQLite's write lock, which would stall every other process's writes.
+    in_transaction(settings, check, read_only=True)
     changed = in_transaction(settings, activate)
     state = "active" if changed else "already the active version"
     print(

@@ -32,32 +32,37 @@ def at_start(
     *, sessions: sessionmaker[Session], settings: Settings, given: Classifier | None
 ) -> Classifier:
     """The active registered version; on a database without one, the configured model becomes
-    the first registered and active version. The model loads outside any write transaction:
-    on SQLite, holding the write lock meanwhile would stall every other process's writes."""
+    the first registered and active version. The model loads outside any transaction: on
+    SQLite, holding the write lock meanwhile would stall every other process's writes."""
     try:
-        with sessions() as session:
-            session.connection(execution_options={READ_ONLY: True})
-            served = _active(session=session, settings=settings, given=given)
+        served = _active(sessions=sessions, settings=settings, given=given)
         if served is not None:
             return served
         classifier = given or _configured(settings)
         with sessions() as session, session.begin():
             registry.lock_changes(session=session)
-            if registry.active(session=session) is None:  # not registered meanwhile elsewhere
+            winner = registry.active(session=session)
+            if winner is None:
                 row = registry.register(
                     session=session, model=classifier.model, directory=settings.model_path
                 )
                 registry.activate(session=session, row=row, actor=SYSTEM_ACTOR)
-        return classifier
+                return classifier
+        # Another process registered and activated a version since our first look: serve it.
+        return _active(sessions=sessions, settings=settings, given=classifier) or classifier
     except OperationalError as error:
         log.error("database unavailable at start (%s): serving the configured model", error.orig)
         return given or _configured(settings)
 
 
-def _active(*, session: Session, settings: Settings, given: Classifier | None) -> Classifier | None:
+def _active(
+    *, sessions: sessionmaker[Session], settings: Settings, given: Classifier | None
+) -> Classifier | None:
     """The active version's classifier, `given` if it is that version, the configured model if
     the active version cannot be loaded; None without an active version."""
-    row = registry.active(session=session)
+    with sessions() as session:
+        session.connection(execution_options={READ_ONLY: True})
+        row = registry.active(session=session)
     if row is None:
         return None
     if given is not None and given.version == row.version:

@@ -1,6 +1,7 @@
 """The model lifecycle: versions in the database, activation without a restart (audited, and
 refused for a broken artifact), agents' label corrections, and a retrain that learns from them."""
 
+import argparse
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sqlalchemy import Engine, select
 
-from app.classify import registry
+from app.classify import commands, registry
 from app.classify import serving as serving_module
 from app.classify.models import LabelCorrection
 from app.classify.service import Classifier
@@ -374,3 +375,52 @@ def test_two_activations_at_once_leave_one_version_active(
     with sessions() as session:
         active = [v.version for v in registry.list_versions(session=session) if v.active]
     assert active == [two]
+
+
+def test_a_process_that_loses_the_start_race_serves_the_version_the_winner_activated(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """Another deployment's process, with another configured model, started first."""
+    sessions = make_sessionmaker(engine)
+    other_directory = copy_of_the_shipped_model(tmp_path / "other", "aiguilleur-other")
+    other = TextClassifier.load(other_directory)
+    served: list[Classifier] = []
+    with sessions() as first, first.begin():
+        row = registry.register(session=first, model=other, directory=other_directory)
+        registry.activate(session=first, row=row, actor="system:start")
+        second, errors = in_thread(
+            lambda: served.append(
+                serving_module.at_start(sessions=sessions, settings=settings, given=None)
+            )
+        )
+        time.sleep(0.5)  # the second found no active version and waits to register its own
+    second.join(timeout=30)
+
+    assert errors == []
+    assert [classifier.version for classifier in served] == ["aiguilleur-other"]
+
+
+@pytest.mark.skipif(bool(POSTGRES_URL), reason="SQLite's database-wide write lock")
+def test_activating_from_the_command_line_does_not_hold_the_write_lock_while_loading(
+    engine: Engine, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serving_module.at_start(sessions=make_sessionmaker(engine), settings=settings, given=None)
+    other = register(engine, copy_of_the_shipped_model(tmp_path / "m2", "aiguilleur-cli"))
+    impatient = make_engine(settings.model_copy(update={"sqlite_busy_timeout_ms": 0}))
+    real_load = registry.load
+    written: list[bool] = []
+
+    def load_while_another_process_writes(row: Any) -> TextClassifier:
+        with impatient.begin():  # BEGIN IMMEDIATE: "database is locked" at once if it is
+            written.append(True)
+        return real_load(row)
+
+    monkeypatch.setattr(registry, "load", load_while_another_process_writes)
+    try:
+        status = commands.activate_model(argparse.Namespace(version=other), settings)
+    finally:
+        impatient.dispose()
+
+    assert (status, written) == (0, [True])
+    with make_sessionmaker(engine)() as session:
+        assert registry.active(session=session).version == other  # type: ignore[union-attr]
