@@ -134,3 +134,28 @@ FIRST_SCHEMA_ROWS = [
     "first_mention_id, opened_at, updated_at) VALUES (1, 1, 'api:1:rider', 'open', 'P2', "
     "'delay', 1, 1, '2026-11-20 08:00:00+00', '2026-11-20 08:00:00+00')",
 ]
+
+
+def test_a_database_with_two_active_models_keeps_the_one_activated_last(
+    scratch_engine: Engine,
+) -> None:
+    """Before registrations and activations took a lock, two at once could leave both active."""
+    schema.upgrade(scratch_engine, "5b1e2c7d9a40")
+    with scratch_engine.begin() as connection:
+        for version, activated in (
+            ("m-old", "2026-12-01 08:00:00"),
+            ("m-new", "2026-12-02 08:00:00"),
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO model_versions (version, path, details, metrics, active, "
+                    "created_at, activated_at) VALUES (:v, 'builtin', '{}', '{}', :t, :a, :a)"
+                ),
+                {"v": version, "t": True, "a": activated},
+            )
+
+    schema.upgrade(scratch_engine)
+
+    with scratch_engine.connect() as connection:
+        active = connection.execute(text("SELECT version FROM model_versions WHERE active")).all()
+    assert [row.version for row in active] == ["m-new"]
