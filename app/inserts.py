@@ -38,12 +38,14 @@ class CompiledInsert:
                 raise ValueError(f"rows of one INSERT must have the same columns: {sorted(row)}")
             values = []
             for name, process in steps:
-                try:
-                    value = row[name] if name in row else self.defaults[name]()
-                except KeyError:  # as wide as the first row, but other keys
+                if name in row:
+                    value = row[name]
+                elif name in self.defaults:
+                    value = self.defaults[name]()
+                else:  # as wide as the first row, but other keys
                     raise ValueError(
                         f"rows of one INSERT must have the same columns: {sorted(row)}"
-                    ) from None
+                    )
                 values.append(process(value) if process else value)
             out.append(
                 tuple(values) if self.positional else dict(zip(self.names, values, strict=True))

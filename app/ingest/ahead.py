@@ -82,12 +82,13 @@ _failure: str | None = None
 
 def _load(settings: Settings) -> None:
     global _classifier, _failure
-    # Imported here: the helper needs the model code, the parent's import of this module does not.
-    from app import heap
-    from app.classify import serving
-    from app.db import make_engine, make_sessionmaker
-
     try:
+        # Imported here: the helper needs the model code, the parent's import of this module
+        # does not.
+        from app import heap
+        from app.classify import serving
+        from app.db import make_engine, make_sessionmaker
+
         engine = make_engine(settings)
     except Exception as error:  # reported to the parent with the first chunk
         _failure = f"{type(error).__name__}: {error}"

@@ -168,6 +168,7 @@ def _insert_mentions(*, session: Session, posts: Sequence[Post]) -> dict[Key, Wr
     returned = (table.c.id, table.c.source, table.c.external_id)
     # A plain INSERT is compiled once per process; SQLAlchemy cannot cache the ON CONFLICT form,
     # whose compilation would cost more than the insert. It is only needed after a conflict.
+    session.flush()  # outside the try: a pending row's error is not this insert's conflict
     try:
         with session.begin_nested():
             inserted = session.execute(insert(table).returning(*returned), rows).all()
@@ -400,8 +401,9 @@ def _open_tickets(
     openers = sorted(openers, key=lambda opener: opener[1].conversation_key)
     rows = [_ticket_row(post, m, route, clocks, now) for post, m, route in openers]
     table = table_of(Ticket)
+    session.flush()  # outside the try: a pending row's error is not this insert's conflict
     try:
-        with session.begin_nested():  # flushes first
+        with session.begin_nested():
             returned = session.execute(
                 insert(table).returning(table.c.id, table.c.first_mention_id), rows
             ).all()

@@ -200,10 +200,11 @@ def test_a_helper_killed_between_chunks_fails_the_import_with_a_clear_error(
     with ClassifyingHelper(settings) as helper:
         verdicts = helper.verdicts(chunks)
         assert next(verdicts)[0].label == "delay"
-        (process,) = multiprocessing.active_children()
+        helpers = helper._pool._processes.values()  # private, but the only way to its process
+        (process,) = [child for child in multiprocessing.active_children() if child in helpers]
         process.kill()
         process.join(timeout=10)
-        time.sleep(1)  # the pool notices its worker is gone
+        time.sleep(1)  # the pool notices its worker is gone: the next submit is refused
 
         with pytest.raises(HelperFailed, match="died"):
             list(verdicts)

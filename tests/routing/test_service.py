@@ -5,7 +5,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 
 from app.configuration import service as configuration
 from app.db import make_sessionmaker
@@ -188,3 +188,23 @@ def test_a_team_change_stamped_earlier_than_one_already_seen_still_reloads_the_t
 
     assert after is not before
     assert active() is after
+
+
+def test_a_table_stored_again_under_a_deleted_one_s_version_is_loaded(
+    engine: Engine, configured: None
+) -> None:
+    """Tables deleted by hand (a restore, a clean-up), then another applied: same version."""
+
+    def active() -> routing.LoadedTable:
+        with make_sessionmaker(engine)() as session:
+            return routing.active_table(session=session)
+
+    before = active()
+    with make_sessionmaker(engine)() as session, session.begin():
+        session.execute(delete(RoutingTable))
+    apply(engine, TABLE)  # version 1 again; on SQLite, row id 1 again too
+
+    after = active()
+
+    assert after.version == before.version
+    assert [rule.name for rule in after.rules] == ["delay", "rest"]
