@@ -291,28 +291,37 @@ def test_a_retrain_on_corrections_fixes_a_systematic_error(
     assert labels_of(client, UNSEEN) == ["schedule"] * len(UNSEEN)
 
 
-@pytest.mark.skipif(bool(POSTGRES_URL), reason="SQLite's database-wide write lock")
-def test_a_process_starting_does_not_hold_the_write_lock_while_its_model_loads(
-    engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    sessions = make_sessionmaker(engine)
-    serving_module.at_start(sessions=sessions, settings=settings, given=None)  # registers it
+@pytest.fixture
+def writes_during_loads(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[list[bool]]:
+    """Each load of a registered version first writes from another connection that does not
+    wait (SQLite's BEGIN IMMEDIATE fails at once while the lock is held): True for each write
+    that got in."""
     impatient = make_engine(settings.model_copy(update={"sqlite_busy_timeout_ms": 0}))
     real_load = registry.load
     written: list[bool] = []
 
     def load_while_another_process_writes(row: Any) -> TextClassifier:
-        with impatient.begin():  # BEGIN IMMEDIATE: "database is locked" at once if it is
+        with impatient.begin():
             written.append(True)
         return real_load(row)
 
     monkeypatch.setattr(registry, "load", load_while_another_process_writes)
-    try:
-        classifier = serving_module.at_start(sessions=sessions, settings=settings, given=None)
-    finally:
-        impatient.dispose()
+    yield written
+    impatient.dispose()
 
-    assert written == [True]
+
+@pytest.mark.skipif(bool(POSTGRES_URL), reason="SQLite's database-wide write lock")
+def test_a_process_starting_does_not_hold_the_write_lock_while_its_model_loads(
+    engine: Engine, settings: Settings, writes_during_loads: list[bool]
+) -> None:
+    sessions = make_sessionmaker(engine)
+    serving_module.at_start(sessions=sessions, settings=settings, given=None)  # registers it
+
+    classifier = serving_module.at_start(sessions=sessions, settings=settings, given=None)
+
+    assert writes_during_loads == [True]
     assert classifier.version == TextClassifier.load(settings.model_path).version
 
 
@@ -402,25 +411,13 @@ def test_a_process_that_loses_the_start_race_serves_the_version_the_winner_activ
 
 @pytest.mark.skipif(bool(POSTGRES_URL), reason="SQLite's database-wide write lock")
 def test_activating_from_the_command_line_does_not_hold_the_write_lock_while_loading(
-    engine: Engine, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, settings: Settings, tmp_path: Path, writes_during_loads: list[bool]
 ) -> None:
     serving_module.at_start(sessions=make_sessionmaker(engine), settings=settings, given=None)
     other = register(engine, copy_of_the_shipped_model(tmp_path / "m2", "aiguilleur-cli"))
-    impatient = make_engine(settings.model_copy(update={"sqlite_busy_timeout_ms": 0}))
-    real_load = registry.load
-    written: list[bool] = []
 
-    def load_while_another_process_writes(row: Any) -> TextClassifier:
-        with impatient.begin():  # BEGIN IMMEDIATE: "database is locked" at once if it is
-            written.append(True)
-        return real_load(row)
+    status = commands.activate_model(argparse.Namespace(version=other), settings)
 
-    monkeypatch.setattr(registry, "load", load_while_another_process_writes)
-    try:
-        status = commands.activate_model(argparse.Namespace(version=other), settings)
-    finally:
-        impatient.dispose()
-
-    assert (status, written) == (0, [True])
+    assert (status, writes_during_loads) == (0, [True])
     with make_sessionmaker(engine)() as session:
         assert registry.active(session=session).version == other  # type: ignore[union-attr]
