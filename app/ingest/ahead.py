@@ -82,6 +82,7 @@ _failure: str | None = None
 
 def _load(settings: Settings) -> None:
     global _classifier, _failure
+    engine = None
     try:
         # Imported here: the helper needs the model code, the parent's import of this module
         # does not.
@@ -90,17 +91,15 @@ def _load(settings: Settings) -> None:
         from app.db import make_engine, make_sessionmaker
 
         engine = make_engine(settings)
+        _classifier = serving.at_start(
+            sessions=make_sessionmaker(engine), settings=settings, given=None
+        )
+        heap.settle()
     except Exception as error:  # reported to the parent with the first chunk
         _failure = f"{type(error).__name__}: {error}"
-        return
-    try:
-        sessions = make_sessionmaker(engine)
-        _classifier = serving.at_start(sessions=sessions, settings=settings, given=None)
-        heap.settle()
-    except Exception as error:
-        _failure = f"{type(error).__name__}: {error}"
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
 
 
 def _ready() -> None:
