@@ -38,6 +38,12 @@ def apply(engine: Engine, spec: dict[str, object]) -> tuple[int, bool]:
         return table.version, changed
 
 
+def loaded(engine: Engine) -> routing.LoadedTable:
+    """The active table as a new session sees it (through the per-database cache)."""
+    with make_sessionmaker(engine)() as session:
+        return routing.active_table(session=session)
+
+
 def test_a_changed_table_is_a_new_version_and_the_same_one_is_not(
     engine: Engine, configured: None, db: Db
 ) -> None:
@@ -142,35 +148,27 @@ def test_the_active_table_is_loaded_again_only_when_it_or_a_team_changes(
 
     monkeypatch.setattr(routing, "load_table", counted)
 
-    def active() -> routing.LoadedTable:
-        with make_sessionmaker(engine)() as session:
-            return routing.active_table(session=session)
-
-    first, again = active(), active()
+    first, again = loaded(engine), loaded(engine)
     assert again is first
     assert len(loads) == 1
 
     apply(engine, TABLE)
-    assert active().version == first.version + 1
+    assert loaded(engine).version == first.version + 1
     assert len(loads) == 2
 
     with make_sessionmaker(engine)() as session, session.begin():
         team = session.scalars(select(Team).where(Team.slug == "customer-service")).one()
         team.hours = {"timezone": "Europe/Paris", "days": {"mon": [["08:00", "18:00"]]}}
-    changed = active()
+    changed = loaded(engine)
     assert len(loads) == 3
     assert "customer-service" in changed.team_ids
-    assert active() is changed
+    assert loaded(engine) is changed
 
 
 def test_a_team_change_stamped_earlier_than_one_already_seen_still_reloads_the_table(
     engine: Engine, configured: None
 ) -> None:
     """Another process may commit a change whose time is older than the newest one seen."""
-
-    def active() -> routing.LoadedTable:
-        with make_sessionmaker(engine)() as session:
-            return routing.active_table(session=session)
 
     def set_team(slug: str, hours: dict[str, object] | None, at: datetime) -> None:
         with make_sessionmaker(engine)() as session, session.begin():
@@ -181,13 +179,13 @@ def test_a_team_change_stamped_earlier_than_one_already_seen_still_reloads_the_t
     paris = {"timezone": "Europe/Paris", "days": {"mon": [["08:00", "18:00"]]}}
     set_team("customer-service", None, datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
     set_team("operations", None, datetime(2026, 1, 1, 13, 0, tzinfo=UTC))
-    before = active()
+    before = loaded(engine)
 
     set_team("customer-service", paris, datetime(2026, 1, 1, 12, 30, tzinfo=UTC))
-    after = active()
+    after = loaded(engine)
 
     assert after is not before
-    assert active() is after
+    assert loaded(engine) is after
 
 
 def test_a_table_stored_again_under_a_deleted_one_s_version_is_loaded(
@@ -195,16 +193,12 @@ def test_a_table_stored_again_under_a_deleted_one_s_version_is_loaded(
 ) -> None:
     """Tables deleted by hand (a restore, a clean-up), then another applied: same version."""
 
-    def active() -> routing.LoadedTable:
-        with make_sessionmaker(engine)() as session:
-            return routing.active_table(session=session)
-
-    before = active()
+    before = loaded(engine)
     with make_sessionmaker(engine)() as session, session.begin():
         session.execute(delete(RoutingTable))
     apply(engine, TABLE)  # version 1 again; on SQLite, row id 1 again too
 
-    after = active()
+    after = loaded(engine)
 
     assert after.version == before.version
     assert [rule.name for rule in after.rules] == ["delay", "rest"]
