@@ -6,13 +6,38 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skops.io as sio
+from scipy.sparse import csr_matrix
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
 
 from ml.dataset import seed_corpus
-from ml.features import CharNgrams, TextFeatures, build_features, normalise
-from ml.model import TRUSTED_TYPES
+from ml.features import CharNgrams, TextFeatures, build_features, normalise, word_tfidf
+from ml.model import TRUSTED_TYPES, TextClassifier
+
+# Texts that have tripped tokenisers: nothing, no word, one letter, case that grows when
+# lowered, symbols, a word repeated (counts above one), a separator character.
+ODD_TEXTS = [
+    "",
+    "   ",
+    "a",
+    "?? !!",
+    "İstanbul ÉTÉ straße ǅ",
+    "🚆🚆🚆 retard",
+    "retard retard retard",
+    "a\0b",
+]
+
+
+def same_matrix(a: csr_matrix, b: csr_matrix) -> bool:
+    """The same values at the same places, in the same (canonical) layout, bit for bit."""
+    return (
+        a.shape == b.shape
+        and a.dtype == b.dtype
+        and np.array_equal(a.indptr, b.indptr)
+        and np.array_equal(a.indices, b.indices)
+        and np.array_equal(a.data, b.data)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +58,69 @@ def test_it_gives_the_features_scikit_learn_gives(texts: list[str]) -> None:
     assert abs(len(ours.idf_) - len(reference.vocabulary_)) / len(reference.vocabulary_) < 0.01
     assert np.abs((a @ a.T).toarray() - (b @ b.T).toarray()).max() < 0.02
     assert np.allclose(np.asarray(a.multiply(a).sum(axis=1)).ravel(), 1, atol=1e-5)
+
+
+def reference_char_tfidf(features: CharNgrams, texts: list[str]) -> csr_matrix:
+    """The character features built the plain way: scipy sums the n-grams' coordinates."""
+    rows, buckets = features._hashed(texts)
+    columns = features.columns_[buckets]
+    known = columns >= 0
+    counts = csr_matrix(
+        (np.ones(int(known.sum()), dtype=np.float32), (rows[known], columns[known])),
+        shape=(len(texts), len(features.idf_)),
+    )
+    counts.sum_duplicates()
+    counts.data = (1 + np.log(counts.data)) * features.idf_[counts.indices]
+    row_of_value = np.repeat(np.arange(len(texts)), np.diff(counts.indptr))
+    norms = np.sqrt(np.bincount(row_of_value, counts.data**2, minlength=len(texts)))
+    counts.data /= norms[row_of_value].astype(np.float32)
+    return counts
+
+
+def test_the_character_features_are_the_plainly_built_ones(texts: list[str]) -> None:
+    features = CharNgrams().fit(texts)
+    sample = [*texts[:300], *ODD_TEXTS]
+
+    assert same_matrix(features.transform(sample), reference_char_tfidf(features, sample))
+    assert same_matrix(features.transform(sample[:1]), reference_char_tfidf(features, sample[:1]))
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"ngram_range": (1, 3), "sublinear_tf": False, "dtype": np.float64},
+        {"ngram_range": (2, 2), "smooth_idf": False},
+        {"stop_words": ["le", "the"]},  # not followed: goes through scikit-learn
+    ],
+)
+def test_word_features_are_scikit_learns_bit_for_bit(
+    texts: list[str], settings: dict[str, object]
+) -> None:
+    base: dict[str, object] = {
+        "ngram_range": (1, 2),
+        "sublinear_tf": True,
+        "token_pattern": r"(?u)\b\w+\b",
+        "dtype": np.float32,
+    }
+    vectorizer = TfidfVectorizer(**{**base, **settings}).fit(texts[:2000])
+    sample = [*texts[2000:], *ODD_TEXTS, "Mon TRAIN est EN RETARD"]
+
+    for part in (sample, sample[:1], sample[-1:]):
+        assert same_matrix(word_tfidf(vectorizer, part), vectorizer.transform(part))
+
+
+def test_the_model_predicts_what_its_pipeline_predicts() -> None:
+    model = TextClassifier.load(Path(__file__).parents[2] / "app" / "classify" / "model")
+    raw = [e.text for e in seed_corpus()[:500]] + ODD_TEXTS
+
+    expected = model._pipeline.predict_proba([normalise(text) for text in raw])
+    predicted = model.predict(raw)
+
+    assert [p.probabilities for p in predicted] == [
+        {label: round(p, 6) for label, p in zip(model.labels, row, strict=True)}
+        for row in expected.tolist()
+    ]
 
 
 def test_n_grams_never_span_two_texts() -> None:
