@@ -85,7 +85,7 @@ class TextClassifier:
         """Classify texts in one vectorised call."""
         if not texts:
             return []
-        matrix = _probabilities(self._pipeline, [normalise(text) for text in texts])
+        matrix = probabilities(self._pipeline, [normalise(text) for text in texts])
         # Python floats from here: numpy scalars cost more to convert one by one than the model.
         best = np.argmax(matrix, axis=1).tolist()
         labels = self.labels
@@ -99,9 +99,12 @@ class TextClassifier:
         ]
 
 
-def _probabilities(pipeline: Pipeline, texts: list[str]) -> Any:
+def probabilities(pipeline: Pipeline, texts: Sequence[str]) -> Any:
     """`pipeline.predict_proba(texts)`, without the per-call routing of parameters and checks
-    of a Pipeline, which cost more than the classifier itself for a single text."""
+    of a Pipeline, which cost more than the classifier itself for a single text. Anything else
+    with a `predict_proba` (the protocols' averaged models) is asked directly."""
+    if not isinstance(pipeline, Pipeline):
+        return pipeline.predict_proba(texts)
     data: Any = texts
     for _, step in pipeline.steps[:-1]:
         if step is not None and step != "passthrough":

@@ -23,7 +23,7 @@ from sklearn.pipeline import Pipeline
 from ml.dataset import Example, read_labelled, seed_corpus
 from ml.evaluate import evaluate, format_report
 from ml.features import normalise
-from ml.model import TextClassifier
+from ml.model import TextClassifier, probabilities
 from ml.train import TrainingParams, build_pipeline, fit, sample_weights
 
 # What the crowd's annotations say honestly. Late and cancelled flights are delays; every other
@@ -77,7 +77,7 @@ class AveragedProbabilities:
         total = np.zeros((len(texts), len(self.classes_)))
         for member in self.members:
             columns = [column[str(label)] for label in member.classes_]
-            total[:, columns] += member.predict_proba(texts)
+            total[:, columns] += probabilities(member, texts)
         averaged: NDArray[np.float64] = total / len(self.members)
         return averaged
 

@@ -1,11 +1,14 @@
 """The in-domain protocols: honest airline labels, and binary complaint detection."""
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
+from sklearn.pipeline import Pipeline
 
 from ml.dataset import Example
+from ml.model import TextClassifier
 from ml.protocol import (
     AveragedProbabilities,
     airline,
@@ -76,6 +79,8 @@ def test_averaged_probabilities_cover_the_union_of_the_labels() -> None:
     expected_delay = history.predict_proba(texts)[:, list(history.classes_).index("delay")] / 2
     assert np.allclose(probabilities[:, 0], expected_delay)
     assert list(probabilities.argmax(axis=1)) == [0, 1]
+    served = TextClassifier(cast(Pipeline, averaged), {"version": "averaged"})
+    assert [p.label for p in served.predict(texts)] == ["delay", "other"]
 
 
 def test_an_unknown_seed_mode_is_refused(tmp_path: Path) -> None:
