@@ -166,12 +166,25 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 READ_ONLY = "aiguilleur_read_only"
 
 
+# How long a change (a model version, a routing table) waits for another change's lock. Changes
+# take milliseconds: a longer wait means a transaction hangs while holding the lock, and every
+# start and activation would otherwise hang behind it.
+CHANGE_LOCK_WAIT_SECONDS = 30.0
+
+
 def one_at_a_time(session: Session, lock: int) -> None:
     """Until this transaction ends, others asking for the same lock wait: a transaction-scoped
-    advisory lock on PostgreSQL (asked again by its holder, it is granted at once). SQLite's
-    writers queue on their write lock anyway."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(lock)))
+    advisory lock on PostgreSQL (asked again by its holder, it is granted at once). A wait past
+    CHANGE_LOCK_WAIT_SECONDS fails with OperationalError (lock_timeout), as SQLite's busy timeout
+    does; the transaction's own lock_timeout is put back once the lock is held. SQLite's writers
+    queue on their write lock anyway."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    before = session.execute(select(func.current_setting("lock_timeout"))).scalar_one()
+    timeout = f"{max(1, round(CHANGE_LOCK_WAIT_SECONDS * 1000))}ms"
+    session.execute(select(func.set_config("lock_timeout", timeout, True)))
+    session.execute(select(func.pg_advisory_xact_lock(lock)))
+    session.execute(select(func.set_config("lock_timeout", before, True)))
 
 
 def make_sessionmaker(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:

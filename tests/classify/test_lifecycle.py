@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sqlalchemy import Engine, select
 
+from app import db as app_db
 from app.classify import commands, registry
 from app.classify import serving as serving_module
 from app.classify.models import LabelCorrection
@@ -421,3 +422,24 @@ def test_activating_from_the_command_line_does_not_hold_the_write_lock_while_loa
     assert (status, writes_during_loads) == (0, [True])
     with make_sessionmaker(engine)() as session:
         assert registry.active(session=session).version == other  # type: ignore[union-attr]
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="advisory locks are PostgreSQL's")
+def test_an_activation_behind_a_hung_change_fails_in_bounded_time_and_changes_nothing(
+    client: TestClient, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app_db, "CHANGE_LOCK_WAIT_SECONDS", 0.3)
+    other = register(engine, copy_of_the_shipped_model(tmp_path / "m2", "aiguilleur-test-2"))
+    before = serving(client)
+
+    with make_sessionmaker(engine)() as hung, hung.begin():
+        app_db.one_at_a_time(hung, registry.MODEL_CHANGE_LOCK)  # a change that never ends
+        started = time.monotonic()
+        response = client.post(f"/v1/models/{other}/activate")
+        waited = time.monotonic() - started
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "database_unavailable"
+    assert waited < 10
+    assert serving(client) == before
+    assert client.post(f"/v1/models/{other}/activate").status_code == 200  # the lock is free
