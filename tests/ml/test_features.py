@@ -91,9 +91,13 @@ def test_the_character_features_are_the_plainly_built_ones(texts: list[str]) -> 
         {},
         {"ngram_range": (1, 3), "sublinear_tf": False, "dtype": np.float64},
         {"ngram_range": (2, 2), "smooth_idf": False},
-        {"stop_words": ["le", "the"]},  # not followed: goes through scikit-learn
+        # Not followed, so they go through scikit-learn:
+        {"stop_words": ["le", "the"]},
+        {"dtype": np.int64},
+        {"ngram_range": (0, 2)},
     ],
 )
+@pytest.mark.filterwarnings("ignore:Only .* 'dtype' should be used:UserWarning")
 def test_word_features_are_scikit_learns_bit_for_bit(
     texts: list[str], settings: dict[str, object]
 ) -> None:
@@ -121,6 +125,16 @@ def test_the_model_predicts_what_its_pipeline_predicts() -> None:
         {label: round(p, 6) for label, p in zip(model.labels, row, strict=True)}
         for row in expected.tolist()
     ]
+
+
+def test_the_character_hash_is_the_one_saved_models_were_fitted_with() -> None:
+    """A saved model maps buckets to columns: another hash would silently scramble them."""
+    rows, buckets = CharNgrams()._hashed(["retard", "ok"])
+
+    assert rows.tolist() == [0] * 10  # "ok" is shorter than three characters
+    assert buckets.tolist() == [
+        1915943, 1363, 756585, 1876508, 974386, 1972966, 605438, 227564, 53094, 749717
+    ]  # fmt: skip
 
 
 def test_n_grams_never_span_two_texts() -> None:
