@@ -32,7 +32,8 @@ from app.routing.rules import MentionFacts
 from app.teams import service as teams
 from app.teams.models import Team
 from app.tickets import service as tickets
-from app.tickets.models import DeadlineKind, Ticket, TicketDeadline, TicketEvent, TicketState
+from app.tickets import sla
+from app.tickets.models import Ticket, TicketDeadline, TicketEvent, TicketState
 
 Key = tuple[str, str]
 CHUNK = 500  # keys per IN (...) list
@@ -489,20 +490,12 @@ class _SlaClock:
 
     def deadlines(self, priority: str) -> list[dict[str, Any]]:
         if priority not in self.computed:
-            target = self.policy.target(priority)
-            allowed = {
-                DeadlineKind.FIRST_RESPONSE: float(target.first_response_minutes),
-                DeadlineKind.RESOLUTION: target.resolution_hours * 60,
-            }
+            due = sla.cycle_deadlines(
+                policy=self.policy, clock=self.clock, priority=priority, start=self.start
+            )
             self.computed[priority] = [
-                {
-                    "kind": kind.value,
-                    "due_at": self.clock.add_business_minutes(self.start, minutes),
-                    "warn_at": self.clock.add_business_minutes(
-                        self.start, minutes * self.policy.warn_at
-                    ),
-                }
-                for kind, minutes in allowed.items()
+                {"kind": kind.value, "due_at": d.due_at, "warn_at": d.warn_at}
+                for kind, d in due.items()
             ]
         return self.computed[priority]
 

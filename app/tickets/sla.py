@@ -7,7 +7,9 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from app.teams import service as teams
+from app.teams.calendar import Calendar
 from app.teams.models import Team
+from app.teams.schemas import SlaPolicy
 from app.tickets.models import DeadlineKind, Ticket, TicketDeadline, TicketState
 
 
@@ -16,23 +18,46 @@ def deadlines_of(*, session: Session, ticket: Ticket) -> dict[str, TicketDeadlin
     return {row.kind: row for row in rows}
 
 
-def schedule(*, session: Session, ticket: Ticket, team: Team) -> None:
-    """(Re)compute the unmet deadlines of the ticket's cycle from its team's policy."""
-    policy = teams.policy_of(team)
-    clock = teams.sla_clock(team)
-    target = policy.target(ticket.priority)
+@dataclass(frozen=True)
+class Due:
+    """When a deadline falls due, and when to warn that it is near."""
+
+    due_at: datetime
+    warn_at: datetime
+
+
+def cycle_deadlines(
+    *, policy: SlaPolicy, clock: Calendar, priority: str, start: datetime
+) -> dict[DeadlineKind, Due]:
+    """The deadlines of a cycle that starts at `start`, by the team's policy and clock."""
+    target = policy.target(priority)
     allowed = {
         DeadlineKind.FIRST_RESPONSE: float(target.first_response_minutes),
         DeadlineKind.RESOLUTION: target.resolution_hours * 60,
     }
+    return {
+        kind: Due(
+            due_at=clock.add_business_minutes(start, minutes),
+            warn_at=clock.add_business_minutes(start, minutes * policy.warn_at),
+        )
+        for kind, minutes in allowed.items()
+    }
+
+
+def schedule(*, session: Session, ticket: Ticket, team: Team) -> None:
+    """(Re)compute the unmet deadlines of the ticket's cycle from its team's policy."""
+    computed = cycle_deadlines(
+        policy=teams.policy_of(team),
+        clock=teams.sla_clock(team),
+        priority=ticket.priority,
+        start=ticket.cycle_started_at,
+    )
     existing = deadlines_of(session=session, ticket=ticket)
-    for kind, minutes in allowed.items():
+    for kind, due in computed.items():
         deadline = existing.get(kind) or TicketDeadline(ticket_id=ticket.id, kind=kind.value)
         if deadline.met_at is not None:
             continue
-        start = ticket.cycle_started_at
-        deadline.due_at = clock.add_business_minutes(start, minutes)
-        deadline.warn_at = clock.add_business_minutes(start, minutes * policy.warn_at)
+        deadline.due_at, deadline.warn_at = due.due_at, due.warn_at
         existing[kind] = deadline
         session.add(deadline)
     ticket.due_at = _next_due(existing, ticket.due_at)
