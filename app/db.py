@@ -14,12 +14,14 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Enum,
+    Index,
     MetaData,
     Table,
     create_engine,
     event,
     func,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, make_url
@@ -80,6 +82,11 @@ def text_enum(values: type[enum.StrEnum]) -> Enum:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def partial_unique_index(name: str, column: str, *, where: str) -> Index:
+    """A unique index over the rows where `where` holds, the same on SQLite and PostgreSQL."""
+    return Index(name, column, unique=True, sqlite_where=text(where), postgresql_where=text(where))
 
 
 def table_of(model: type[Base]) -> Table:

@@ -35,7 +35,7 @@ class CompiledInsert:
         out = []
         for row in rows:
             if len(row) != width:
-                raise ValueError(f"rows of one INSERT must have the same columns: {sorted(row)}")
+                raise _other_columns(row)
             values = []
             for name, process in steps:
                 if name in row:
@@ -43,14 +43,16 @@ class CompiledInsert:
                 elif name in self.defaults:
                     value = self.defaults[name]()
                 else:  # as wide as the first row, but other keys
-                    raise ValueError(
-                        f"rows of one INSERT must have the same columns: {sorted(row)}"
-                    )
+                    raise _other_columns(row)
                 values.append(process(value) if process else value)
             out.append(
                 tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
             )
         return out
+
+
+def _other_columns(row: dict[str, Any]) -> ValueError:
+    return ValueError(f"rows of one INSERT must have the same columns: {sorted(row)}")
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -3,10 +3,10 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text, text
+from sqlalchemy import Float, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, utcnow
+from app.db import Base, partial_unique_index, utcnow
 
 
 class Classification(Base):
@@ -30,13 +30,7 @@ class ModelVersion(Base):
     __tablename__ = "model_versions"
     __table_args__ = (
         # At most one active version, whatever the processes activating at once.
-        Index(
-            "uq_model_versions_one_active",
-            "active",
-            unique=True,
-            sqlite_where=text("active"),
-            postgresql_where=text("active"),
-        ),
+        partial_unique_index("uq_model_versions_one_active", "active", where="active"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

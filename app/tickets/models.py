@@ -4,10 +4,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, text_enum, utcnow
+from app.db import Base, partial_unique_index, text_enum, utcnow
 
 
 class TicketState(enum.StrEnum):
@@ -21,12 +21,8 @@ class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
         # One unresolved ticket per conversation: a follow-up joins the thread, never opens another.
-        Index(
-            "uq_tickets_open_conversation",
-            "conversation_key",
-            unique=True,
-            sqlite_where=text("state != 'resolved'"),
-            postgresql_where=text("state != 'resolved'"),
+        partial_unique_index(
+            "uq_tickets_open_conversation", "conversation_key", where="state != 'resolved'"
         ),
         Index(None, "team_id", "state", "priority", "due_at"),
     )
