@@ -7,7 +7,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from app import db as app_db
 from app.classify import commands, registry
@@ -326,18 +327,26 @@ def test_a_process_starting_does_not_hold_the_write_lock_while_its_model_loads(
     assert classifier.version == TextClassifier.load(settings.model_path).version
 
 
-def in_thread(work: Any) -> tuple[threading.Thread, list[BaseException]]:
+def second_process_meanwhile(
+    sessions: sessionmaker[Session], first: Callable[[Session], Any], second: Callable[[], Any]
+) -> list[BaseException]:
+    """`second` starts (in a thread, as another process would) while `first`'s transaction is
+    open, and goes on after it commits; what `second` raised."""
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            work()
+            second()
         except BaseException as error:
             errors.append(error)
 
     thread = threading.Thread(target=run)
-    thread.start()
-    return thread, errors
+    with sessions() as session, session.begin():
+        first(session)
+        thread.start()
+        time.sleep(0.5)  # the second reaches the change lock and waits there
+    thread.join(timeout=30)
+    return errors
 
 
 def test_two_processes_starting_on_a_new_database_register_the_model_once(
@@ -346,14 +355,16 @@ def test_two_processes_starting_on_a_new_database_register_the_model_once(
     """uvicorn stops every worker when one fails to start: the second must not fail."""
     sessions = make_sessionmaker(engine)
     shipped = TextClassifier.load(settings.model_path)
-    with sessions() as first, first.begin():  # the first process, registering
+
+    def register_first(first: Session) -> None:
         row = registry.register(session=first, model=shipped, directory=settings.model_path)
         registry.activate(session=first, row=row, actor="system:start")
-        second, errors = in_thread(
-            lambda: serving_module.at_start(sessions=sessions, settings=settings, given=None)
-        )
-        time.sleep(0.5)  # the second has found no active version and waits to register
-    second.join(timeout=30)
+
+    errors = second_process_meanwhile(
+        sessions,
+        register_first,
+        lambda: serving_module.at_start(sessions=sessions, settings=settings, given=None),
+    )
 
     assert errors == []
     with sessions() as session:
@@ -375,11 +386,10 @@ def test_two_activations_at_once_leave_one_version_active(
                 session=session, row=registry.get(session=session, version=version), actor="t"
             )
 
-    with sessions() as first, first.begin():
+    def activate_one(first: Session) -> None:
         registry.activate(session=first, row=registry.get(session=first, version=one), actor="t")
-        second, errors = in_thread(lambda: activate(two))
-        time.sleep(0.5)
-    second.join(timeout=30)
+
+    errors = second_process_meanwhile(sessions, activate_one, lambda: activate(two))
 
     assert errors == []
     with sessions() as session:
@@ -395,16 +405,18 @@ def test_a_process_that_loses_the_start_race_serves_the_version_the_winner_activ
     other_directory = copy_of_the_shipped_model(tmp_path / "other", "aiguilleur-other")
     other = TextClassifier.load(other_directory)
     served: list[Classifier] = []
-    with sessions() as first, first.begin():
+
+    def register_first(first: Session) -> None:
         row = registry.register(session=first, model=other, directory=other_directory)
         registry.activate(session=first, row=row, actor="system:start")
-        second, errors = in_thread(
-            lambda: served.append(
-                serving_module.at_start(sessions=sessions, settings=settings, given=None)
-            )
-        )
-        time.sleep(0.5)  # the second found no active version and waits to register its own
-    second.join(timeout=30)
+
+    errors = second_process_meanwhile(
+        sessions,
+        register_first,
+        lambda: served.append(
+            serving_module.at_start(sessions=sessions, settings=settings, given=None)
+        ),
+    )
 
     assert errors == []
     assert [classifier.version for classifier in served] == ["aiguilleur-other"]
@@ -433,7 +445,7 @@ def test_an_activation_behind_a_hung_change_fails_in_bounded_time_and_changes_no
     before = serving(client)
 
     with make_sessionmaker(engine)() as hung, hung.begin():
-        app_db.one_at_a_time(hung, registry.MODEL_CHANGE_LOCK)  # a change that never ends
+        registry.lock_changes(session=hung)  # a change that never ends
         started = time.monotonic()
         response = client.post(f"/v1/models/{other}/activate")
         waited = time.monotonic() - started
