@@ -94,29 +94,49 @@ class EmbeddingBaseline:
 
     classifier: LogisticRegression
 
+    @property
+    def classes_(self) -> NDArray[np.str_]:
+        classes: NDArray[np.str_] = self.classifier.classes_
+        return classes
+
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """The same shape of predictions as the shipped model's."""
         if not texts:
             return []
-        labels = [str(label) for label in self.classifier.classes_]
-        matrix = self.classifier.predict_proba(embed([normalise(text) for text in texts]))
+        labels = [str(label) for label in self.classes_]
+        matrix = self.predict_proba([normalise(text) for text in texts])
         return [_prediction(labels, row) for row in matrix]
+
+    def predict_proba(self, normalised: Sequence[str]) -> NDArray[np.float64]:
+        """Probabilities of texts normalised already, as a member of the protocols' averages."""
+        matrix: NDArray[np.float64] = self.classifier.predict_proba(embed(normalised))
+        return matrix
 
 
 def fit(
     examples: Sequence[Example],
     *,
+    vectors: NDArray[np.float32] | None = None,
     seed: int = TrainingParams.seed,
     service_weight: float = TrainingParams.service_weight,
 ) -> EmbeddingBaseline:
-    """Fit on the embeddings of the normalised texts, with the shipped model's weights and seed."""
+    """Fit on the embeddings of the normalised texts, with the shipped model's weights and seed.
+
+    `vectors`: those embeddings, one row per example, where the caller has them already."""
+    if vectors is None:
+        vectors = embed_examples(examples)
+    if len(vectors) != len(examples):
+        raise ValueError(f"{len(vectors)} vectors for {len(examples)} examples")
     classifier = LogisticRegression(C=C, max_iter=5000, random_state=seed)
     classifier.fit(
-        embed([normalise(e.text) for e in examples]),
-        [e.label for e in examples],
-        sample_weight=sample_weights(examples, service_weight),
+        vectors, [e.label for e in examples], sample_weight=sample_weights(examples, service_weight)
     )
     return EmbeddingBaseline(classifier)
+
+
+def embed_examples(examples: Sequence[Example]) -> NDArray[np.float32]:
+    """The embeddings of the examples' normalised texts, as `fit` learns from them."""
+    return embed([normalise(e.text) for e in examples])
 
 
 def seed_predictions(texts: Sequence[str]) -> list[Prediction]:

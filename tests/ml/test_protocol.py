@@ -8,13 +8,15 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 from ml.dataset import Example
-from ml.model import TextClassifier
+from ml.model import Prediction, TextClassifier
 from ml.protocol import (
     AveragedProbabilities,
     airline,
     airline_history,
     binary,
+    cross_fitted,
     derived_airline_label,
+    main,
 )
 from ml.train import TrainingParams, fit
 
@@ -86,3 +88,69 @@ def test_averaged_probabilities_cover_the_union_of_the_labels() -> None:
 def test_an_unknown_seed_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="seed must be one of"):
         airline(tmp_path / "tweets.csv", tmp_path / "annotated.jsonl", seed="mixed")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"seed": "pooled", "embeddings": True}, "it needs 'averaged'"),
+        ({"seed": "averaged", "cross_fit": 5}, "needs the embeddings member"),
+        ({"seed": "averaged", "embeddings": True, "cross_fit": 1}, "at least 2 folds"),
+    ],
+)
+def test_options_that_do_not_go_together_are_refused(
+    tmp_path: Path, options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        airline(tmp_path / "tweets.csv", tmp_path / "annotated.jsonl", **options)  # type: ignore[arg-type]
+
+
+def test_the_command_names_a_refused_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["airline", "--cross-fit", "5"]) == 2
+
+    assert "error: cross-fitting the annotated posts needs the embeddings member" in (
+        capsys.readouterr().err
+    )
+
+
+def _labelled(counts: dict[str, int]) -> list[Example]:
+    return [Example(f"{label} {i}", label) for label, n in counts.items() for i in range(n)]
+
+
+@pytest.mark.parametrize("folds", [2, 5])
+def test_cross_fitting_never_predicts_a_post_with_a_model_that_learnt_it(folds: int) -> None:
+    # One `investor` post: fewer than the folds, so it is stratified with the commonest label.
+    examples = _labelled({"problem": 12, "delay": 7, "other": 5, "investor": 1})
+    seen: list[list[int]] = []
+
+    def predict_fold(train: list[int], test: list[int]) -> list[Prediction]:
+        assert not set(train) & set(test)
+        assert set(train) | set(test) == set(range(len(examples)))
+        seen.append(test)
+        return [Prediction(f"fold {len(seen)}: {i}", 1.0, {}) for i in test]
+
+    predictions = cross_fitted(examples, folds, predict_fold)
+
+    assert len(seen) == folds
+    assert sorted(i for test in seen for i in test) == list(range(len(examples)))
+    # Each post's prediction is the one made for its own position, in the examples' order.
+    assert [p.label.split(": ")[1] for p in predictions] == [str(i) for i in range(25)]
+    # The folds are stratified: each fold of 5 holds at least one `other` post.
+    if folds == 5:
+        assert all(any(examples[i].label == "other" for i in test) for test in seen)
+
+
+def test_cross_fitting_draws_the_same_folds_each_run() -> None:
+    examples = _labelled({"problem": 10, "delay": 6})
+    runs: list[list[list[int]]] = [[], []]
+    for run in runs:
+
+        def predict_fold(
+            train: list[int], test: list[int], run: list[list[int]] = run
+        ) -> list[Prediction]:
+            run.append(test)
+            return [Prediction("x", 1.0, {}) for _ in test]
+
+        cross_fitted(examples, 3, predict_fold)
+
+    assert runs[0] == runs[1]
