@@ -1,6 +1,8 @@
-"""The classifier: a logistic regression and a naive Bayes, their probabilities blended."""
+"""The classifiers: a logistic regression and a naive Bayes, their probabilities blended; and
+models averaged, each trained on its own data."""
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -8,6 +10,8 @@ from scipy.sparse import spmatrix
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import MultinomialNB
+
+from ml.model import probabilities
 
 
 class BlendedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
@@ -67,3 +71,33 @@ def _softmax(scores: NDArray[np.float64]) -> NDArray[np.float64]:
     exponentials = np.exp(scores - scores.max(axis=1, keepdims=True))
     normalised: NDArray[np.float64] = exponentials / exponentials.sum(axis=1, keepdims=True)
     return normalised
+
+
+class Member(Protocol):
+    """What an averaged model asks of each of its members: a fitted pipeline, or the
+    sentence-embeddings model, which both take texts normalised already."""
+
+    @property
+    def classes_(self) -> NDArray[Any]: ...
+
+    def predict_proba(self, texts: Sequence[str]) -> NDArray[np.float64]: ...
+
+
+class AveragedProbabilities:
+    """Two or more fitted models, their probabilities averaged over the union of their labels.
+
+    A label that a member does not know gets probability 0 from it.
+    """
+
+    def __init__(self, members: Sequence[Member]) -> None:
+        self.members = list(members)
+        self.classes_ = np.array(sorted({str(c) for m in self.members for c in m.classes_}))
+
+    def predict_proba(self, texts: Sequence[str]) -> NDArray[np.float64]:
+        column = {label: i for i, label in enumerate(self.classes_)}
+        total = np.zeros((len(texts), len(self.classes_)))
+        for member in self.members:
+            columns = [column[str(label)] for label in member.classes_]
+            total[:, columns] += probabilities(member, texts)
+        averaged: NDArray[np.float64] = total / len(self.members)
+        return averaged

@@ -30,6 +30,7 @@ TRUSTED_TYPES = [
     "ml.features.CharNgrams",
     "ml.features.TextFeatures",
     "ml.classifier.BlendedClassifier",
+    "ml.classifier.AveragedProbabilities",
     "sklearn.pipeline.Pipeline",
     "numpy.float32",
     "numpy.float64",

@@ -14,21 +14,22 @@ import csv
 import json
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import numpy as np
-from numpy.typing import NDArray
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 
 from ml import embeddings as sentences
+from ml.classifier import AveragedProbabilities, Member
 from ml.dataset import Example, read_labelled, seed_corpus
 from ml.evaluate import evaluate, evaluate_predictions, format_report
 from ml.features import normalise
-from ml.model import Prediction, TextClassifier, probabilities
+from ml.folds import cross_fitted
+from ml.model import Prediction, TextClassifier
 from ml.train import TrainingParams, build_pipeline, fit, sample_weights
 
 # What the crowd's annotations say honestly. Late and cancelled flights are delays; every other
@@ -67,39 +68,7 @@ def airline_history(tweets: Path, exclude_ids: set[str]) -> list[Example]:
     return examples
 
 
-class Member(Protocol):
-    """What an averaged model asks of each of its members: a fitted pipeline, or the
-    sentence-embeddings model, which both take texts normalised already."""
-
-    @property
-    def classes_(self) -> NDArray[Any]: ...
-
-    def predict_proba(self, texts: Sequence[str]) -> NDArray[np.float64]: ...
-
-
-class AveragedProbabilities:
-    """Two or more fitted models, their probabilities averaged over the union of their labels.
-
-    A label that a member does not know gets probability 0 from it.
-    """
-
-    def __init__(self, members: Sequence[Member]) -> None:
-        self.members = list(members)
-        self.classes_ = np.array(sorted({str(c) for m in self.members for c in m.classes_}))
-
-    def predict_proba(self, texts: Sequence[str]) -> NDArray[np.float64]:
-        column = {label: i for i, label in enumerate(self.classes_)}
-        total = np.zeros((len(texts), len(self.classes_)))
-        for member in self.members:
-            columns = [column[str(label)] for label in member.classes_]
-            total[:, columns] += probabilities(member, texts)
-        averaged: NDArray[np.float64] = total / len(self.members)
-        return averaged
-
-
 SEED_MODES = ("none", "pooled", "averaged")
-# Folds are drawn with this seed, as the training is, so that a run can be repeated.
-FOLD_SEED = 13
 
 
 def airline(
@@ -190,28 +159,6 @@ def _with_embeddings(
     report = evaluate_predictions(version, labels, examples, predictions, threshold)
     report["cross_fit_folds"] = folds
     return report
-
-
-def cross_fitted(
-    examples: Sequence[Example],
-    folds: int,
-    predict_fold: Callable[[list[int], list[int]], list[Prediction]],
-) -> list[Prediction]:
-    """One prediction per example, in order: `predict_fold(train, test)` predicts the examples
-    at the `test` positions with a model that learnt from the `train` ones only.
-
-    The folds are stratified by label; a label with fewer examples than folds is counted with
-    the most common label, so that every stratum can be split."""
-    counts = Counter(e.label for e in examples)
-    common = counts.most_common(1)[0][0]
-    strata = [e.label if counts[e.label] >= folds else common for e in examples]
-    splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=FOLD_SEED)
-    predictions: list[Prediction | None] = [None] * len(examples)
-    for train, test in splits.split(np.zeros(len(examples)), strata):
-        made = predict_fold(train.tolist(), test.tolist())
-        for i, prediction in zip(test.tolist(), made, strict=True):
-            predictions[i] = prediction
-    return [p for p in predictions if p is not None]
 
 
 def binary(

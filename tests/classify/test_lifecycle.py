@@ -28,6 +28,7 @@ from app.classify.service import Classifier
 from app.config import PACKAGED_MODEL_PATH, Settings
 from app.db import make_engine, make_sessionmaker
 from app.main import create_app
+from ml.dataset import seed_corpus
 from ml.model import METADATA_FILE, MODEL_FILE, TextClassifier
 from tests.builders import DELAY_EN, PRESS_EN, mention
 from tests.cli import run_cli
@@ -291,6 +292,39 @@ def test_a_retrain_on_corrections_fixes_a_systematic_error(
     assert client.post(f"/v1/models/{new['version']}/activate").status_code == 200
 
     assert labels_of(client, UNSEEN) == ["schedule"] * len(UNSEEN)
+
+
+@pytest.mark.slow
+def test_a_model_averaged_with_a_history_is_registered_and_serves(
+    client: TestClient, database_url: str, tmp_path: Path
+) -> None:
+    history = tmp_path / "history.jsonl"
+    rows = [{"text": text, "label": "schedule"} for text in CORRECTED] + [
+        {"text": f"Train {n} to Lille is {n} minutes late again", "label": "delay"}
+        for n in range(10, 34)
+    ]
+    history.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+    result = run_cli(
+        "train",
+        "--average-seed",
+        "--data",
+        str(history),
+        "--cv-folds",
+        "0",
+        database_url=database_url,
+        AIGUILLEUR_MODEL_STORE=str(tmp_path / "store"),
+    )
+    assert result.returncode == 0, result.stderr
+    new = next(v for v in client.get("/v1/models").json()["versions"] if not v["active"])
+    assert [m["examples"] for m in new["details"]["members"]] == [48, len(seed_corpus())]
+    assert client.post(f"/v1/models/{new['version']}/activate").status_code == 200
+
+    assert labels_of(client, UNSEEN) == ["schedule"] * len(UNSEEN)
+    # The seed model's labels, which the history lacks, are still served.
+    assert labels_of(client, [PRESS_EN]) == ["press"]
+    posted = client.post("/v1/mentions", json=mention("avg-1", DELAY_EN)).json()
+    assert posted["classification"]["model_version"] == new["version"]
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 from ml import embeddings, protocol
+from ml.classifier import AveragedProbabilities
 from ml.dataset import Example
 from ml.evaluate import evaluate, format_report
 from ml.model import TextClassifier
-from ml.protocol import AveragedProbabilities
 from ml.train import TrainingParams, fit
 
 SMALL_SET = [

@@ -12,9 +12,20 @@ from sklearn.preprocessing import FunctionTransformer
 
 from app.config import PACKAGED_MODEL_PATH
 from ml import LABELS
+from ml.classifier import AveragedProbabilities
 from ml.dataset import Columns, Example, fingerprint, seed_corpus
-from ml.model import METADATA_FILE, MODEL_FILE, ModelError, TextClassifier
-from ml.train import TrainingParams, gather, main, model_version, sample_weights, train
+from ml.features import normalise
+from ml.model import METADATA_FILE, MODEL_FILE, ModelError, TextClassifier, probabilities
+from ml.train import (
+    TrainingParams,
+    cross_validate_averaged,
+    fit,
+    gather,
+    main,
+    model_version,
+    sample_weights,
+    train,
+)
 
 SMALL = [
     Example("my train is 40 minutes late again", "delay", "en"),
@@ -107,6 +118,16 @@ def test_an_artifact_with_an_untrusted_callable_is_refused(tmp_path: Path) -> No
         TextClassifier.load(tmp_path)
 
 
+def test_an_averaged_artifact_with_an_untrusted_member_is_refused(tmp_path: Path) -> None:
+    train(SMALL, ["small"], TrainingParams(cv_folds=0), tmp_path)
+    honest = fit(SMALL, TrainingParams(cv_folds=0))
+    tampered = Pipeline([("run", FunctionTransformer(os.system)), honest.steps[-1]])
+    sio.dump(AveragedProbabilities([honest, tampered]), tmp_path / MODEL_FILE)
+
+    with pytest.raises(ModelError, match="not trusted"):
+        TextClassifier.load(tmp_path)
+
+
 def test_the_shipped_model_was_trained_on_the_committed_data() -> None:
     metadata = json.loads((PACKAGED_MODEL_PATH / METADATA_FILE).read_text())
     params = TrainingParams(**metadata["params"])
@@ -145,3 +166,89 @@ def test_the_train_command_rebuilds_the_seed_model_reproducibly(tmp_path: Path) 
         [list(p.probabilities.values()) for p in b.predict(texts)],
         atol=0,
     )
+
+
+# A company's own history: its complaints, in words the seed examples above never use.
+HISTORY = [
+    Example(f"{thing} lost at carousel {i}, file ref {i}", "problem", "en")
+    for i in range(4)
+    for thing in ("suitcase", "backpack")
+] + [Example(f"gate {i} flight held on the tarmac again", "delay", "en") for i in range(8)]
+
+
+def _write(path: Path, examples: list[Example]) -> Path:
+    path.write_text(
+        "".join(
+            json.dumps({"text": e.text, "label": e.label, "lang": e.lang}) + "\n" for e in examples
+        )
+    )
+    return path
+
+
+def test_an_averaged_model_is_one_artifact_the_service_loads(tmp_path: Path) -> None:
+    seed_dir = tmp_path / "seed"
+    seed_dir.mkdir()
+    _write(seed_dir / "small.jsonl", SMALL)
+    history = _write(tmp_path / "history.jsonl", HISTORY)
+    args = ["--seed-dir", str(seed_dir), "--data", str(history), "--cv-folds", "2"]
+
+    assert main([*args, "--average-seed", "--out", str(tmp_path / "averaged")]) == 0
+    assert main([*args, "--out", str(tmp_path / "pooled")]) == 0
+
+    averaged = TextClassifier.load(tmp_path / "averaged")
+    texts = ["my suitcase was lost at carousel 9", "merci à l'équipe"]
+    own = fit(HISTORY, TrainingParams(cv_folds=0))
+    base = fit(SMALL, TrainingParams(cv_folds=0))
+    expected = np.zeros((2, 3))
+    expected[:, [0, 2]] += probabilities(own, [normalise(t) for t in texts])
+    expected[:, [0, 1]] += probabilities(base, [normalise(t) for t in texts])
+    assert averaged.labels == ["delay", "praise", "problem"]
+    assert np.allclose(
+        [[p.probabilities[label] for label in averaged.labels] for p in averaged.predict(texts)],
+        expected / 2,
+        atol=1e-6,
+    )
+    assert [p.label for p in averaged.predict(texts)] == ["problem", "praise"]
+    metadata = averaged.metadata
+    assert metadata["version"] != TextClassifier.load(tmp_path / "pooled").version
+    assert [member["examples"] for member in metadata["members"]] == [16, 8]
+    assert metadata["members"][0]["sources"] == ["history.jsonl"]
+    assert metadata["training_data"]["examples"] == 24
+
+
+def test_an_averaged_model_is_cross_validated_on_the_own_data_and_its_labels() -> None:
+    # A history post worded as the seed corpus's praise is taken for `praise`, a label the
+    # history does not have: it costs `problem` its recall, and adds no zero F1 of its own.
+    history = [*HISTORY, Example("merci à l'équipe, super accueil", "problem", "fr")]
+
+    metrics = cross_validate_averaged(SMALL, history, TrainingParams(cv_folds=4))
+
+    problem_f1 = 2 * 1.0 * (8 / 9) / (1.0 + 8 / 9)
+    assert metrics == {
+        "cv_macro_f1": round((1.0 + problem_f1) / 2, 4),
+        "cv_accuracy": round(16 / 17, 4),
+        "cv_examples": 17,
+    }
+
+
+def test_averaging_needs_data_of_its_own_and_the_seed_corpus(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for args in (["--average-seed"], ["--average-seed", "--no-seed", "--data", "x.csv"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(args)
+        assert exit_.value.code == 2
+    assert "--average-seed averages a model of the --data files" in capsys.readouterr().err
+
+
+def test_averaging_needs_two_labels_in_the_own_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    only_delays = _write(tmp_path / "delays.jsonl", HISTORY[8:])
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--average-seed", "--data", str(only_delays), "--out", str(tmp_path / "m")])
+
+    assert exit_.value.code == 2
+    assert "needs at least two labels in the --data files" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
