@@ -80,6 +80,7 @@ class TextClassifier:
             raise ModelError(f"{metadata_path} is not the metadata of a model") from error
         if not isinstance(version, str) or not hasattr(pipeline, "predict_proba"):
             raise ModelError(f"{directory} does not hold a text classifier with a version")
+        _check_it_classifies(pipeline, model_path)
         return cls(pipeline, metadata)
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
@@ -98,6 +99,19 @@ class TextClassifier:
             )
             for row, index in zip(matrix.tolist(), best, strict=True)
         ]
+
+
+def _check_it_classifies(pipeline: Pipeline, model_path: Path) -> None:
+    """One prediction before the model is accepted: a file can hold only trusted types and still
+    not be a classifier that works (a member without its vocabulary, a numpy function in place of
+    a method), and that must be refused here, not fail on the first mention."""
+    try:
+        matrix = np.asarray(probabilities(pipeline, [normalise("mon train a du retard")]))
+        shape_ok = matrix.shape == (1, len(pipeline.classes_))
+    except Exception as error:  # whatever a broken model raises, it is refused
+        raise ModelError(f"{model_path} does not classify a text: {error!r}") from error
+    if not shape_ok:
+        raise ModelError(f"{model_path} gives {matrix.shape} probabilities for one text")
 
 
 def probabilities(pipeline: Pipeline, texts: Sequence[str]) -> Any:

@@ -91,6 +91,8 @@ def airline(
     the posts are split in this many folds, each predicted by a member that learnt the others.
     """
     _check_modes(seed, embeddings, cross_fit)
+    if embeddings:
+        sentences.encoder()  # a missing extra is said before minutes of training, not after
     examples = read_labelled(annotated)
     history = airline_history(tweets, _annotated_ids(annotated))
     params = TrainingParams(cv_folds=0)

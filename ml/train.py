@@ -112,13 +112,18 @@ def cross_validate(examples: Sequence[Example], params: TrainingParams) -> dict[
     }
 
 
-def model_version(data_fingerprint: str, params: TrainingParams, *, averaged: bool = False) -> str:
-    """Same data and params, same version: the version names what the model was built from."""
+def model_version(
+    data_fingerprint: str, params: TrainingParams, *, members: Sequence[str] = ()
+) -> str:
+    """Same data and params, same version: the version names what the model was built from.
+
+    `members`: the fingerprint of each averaged model's data, in order. The same data split
+    otherwise makes another model; a model of its own keeps the key it always had."""
     # Cross-validation folds only change the reported metrics, not the model: left out.
     fitted = {name: value for name, value in asdict(params).items() if name != "cv_folds"}
     built: dict[str, Any] = {"data": data_fingerprint, "params": fitted, "features": FEATURES}
-    if averaged:  # the same data makes another model; one model keeps the key it always had
-        built["members"] = "averaged"
+    if members:
+        built["members"] = list(members)
     key = json.dumps(built, sort_keys=True)
     return "aiguilleur-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
@@ -129,11 +134,11 @@ def build_metadata(
     sources: list[str],
     metrics: dict[str, float],
     *,
-    averaged: bool = False,
+    members: Sequence[str] = (),
 ) -> dict[str, Any]:
     data_fingerprint = fingerprint(examples)
     return {
-        "version": model_version(data_fingerprint, params, averaged=averaged),
+        "version": model_version(data_fingerprint, params, members=members),
         "labels": sorted({e.label for e in examples}),
         "training_data": {
             "sources": sources,
@@ -219,7 +224,11 @@ def train_averaged(
     averaged = AveragedProbabilities([fit(own, params), fit(base, params)])
     base_sources, own_sources = sources
     metadata = build_metadata(
-        [*base, *own], params, [*base_sources, *own_sources], metrics, averaged=True
+        [*base, *own],
+        params,
+        [*base_sources, *own_sources],
+        metrics,
+        members=(fingerprint(own), fingerprint(base)),
     )
     metadata["members"] = [
         {"sources": own_sources, "examples": len(own)},
@@ -229,14 +238,26 @@ def train_averaged(
     return metadata
 
 
+class TooFewToFold(ValueError):
+    """The --data examples cannot be split into the asked cross-validation folds."""
+
+
 def cross_validate_averaged(
     base: Sequence[Example], own: Sequence[Example], params: TrainingParams
 ) -> dict[str, float]:
     """Stratified k-fold macro-F1 and accuracy on `own`: each fold predicted by the base model
     averaged with a model of the other folds."""
+    folds = params.cv_folds
+    if len(own) < folds:
+        raise TooFewToFold(f"{folds} cross-validation folds need at least {folds} --data examples")
     base_model = fit(base, params)
 
     def predict_fold(train: list[int], test: list[int]) -> list[model.Prediction]:
+        if len({own[i].label for i in train}) < 2:
+            raise TooFewToFold(
+                f"a fold of the --data examples would learn a single label: give more "
+                f"examples of each label, or fewer --cv-folds than {folds}"
+            )
         members = [fit([own[i] for i in train], params), base_model]
         averaged = model.TextClassifier(
             cast(Pipeline, AveragedProbabilities(members)), {"version": "fold"}
@@ -334,10 +355,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.average_seed:
         base, base_sources = gather(seed_dir, args.clinc, [], columns)
-        own, own_sources = gather(None, None, args.data, columns)
+        own = [example for path in args.data for example in read_labelled(path, columns)]
         if len({e.label for e in own}) < 2:
             p.error("--average-seed needs at least two labels in the --data files")
-        metadata = train_averaged(base, own, (base_sources, own_sources), params, args.out)
+        try:
+            metadata = train_averaged(
+                base, own, (base_sources, [path.name for path in args.data]), params, args.out
+            )
+        except TooFewToFold as error:
+            p.error(str(error))
     else:
         examples, sources = gather(seed_dir, args.clinc, args.data, columns)
         metadata = train(examples, sources, params, args.out)

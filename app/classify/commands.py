@@ -133,7 +133,12 @@ def _train_and_register(rest: list[str], settings: Settings, *, register: bool) 
         settings.model_store.mkdir(parents=True, exist_ok=True)
         directory = Path(tempfile.mkdtemp(dir=settings.model_store, prefix=".training-"))
         rest += ["--out", str(directory)]
-    status = ml_train.main(rest)
+    status = 1
+    try:
+        status = ml_train.main(rest)
+    finally:
+        if status != 0 and not out_given:  # a refused option exits: leave no staging behind
+            shutil.rmtree(directory, ignore_errors=True)
     if status != 0:
         return status
     if not out_given:

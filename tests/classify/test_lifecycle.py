@@ -327,6 +327,20 @@ def test_a_model_averaged_with_a_history_is_registered_and_serves(
     assert posted["classification"]["model_version"] == new["version"]
 
 
+def test_a_refused_training_leaves_nothing_in_the_model_store(
+    database_url: str, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+
+    result = run_cli(
+        "train", "--average-seed", database_url=database_url, AIGUILLEUR_MODEL_STORE=str(store)
+    )
+
+    assert result.returncode == 2
+    assert "--average-seed averages a model of the --data files" in result.stderr
+    assert list(store.iterdir()) == []
+
+
 @pytest.fixture
 def writes_during_loads(
     settings: Settings, monkeypatch: pytest.MonkeyPatch

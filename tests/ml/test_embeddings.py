@@ -4,7 +4,7 @@ import json
 import socket
 import sys
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from sklearn.pipeline import Pipeline
@@ -13,7 +13,7 @@ from ml import embeddings, protocol
 from ml.classifier import AveragedProbabilities
 from ml.dataset import Example
 from ml.evaluate import evaluate, format_report
-from ml.model import TextClassifier
+from ml.model import Prediction, TextClassifier
 from ml.train import TrainingParams, fit
 
 SMALL_SET = [
@@ -173,19 +173,45 @@ def test_the_airline_protocol_cross_fits_the_annotated_posts(
     tweets.write_text(
         "tweet_id,airline,airline_sentiment,negativereason,tweet_created,text\n" + "\n".join(rows)
     )
+    posts = [
+        ("my flight to Denver is two hours late", "delay"),
+        ("where is my suitcase, it never came off the plane", "problem"),
+        ("stuck on the tarmac for ninety minutes now", "delay"),
+        ("my bag arrived torn open and soaked", "problem"),
+        ("still waiting at the gate, no news of the 6pm", "delay"),
+        ("nobody at the desk can find my luggage", "problem"),
+    ]
     annotated = tmp_path / "annotated.jsonl"
-    posts = [("my flight is two hours late", "delay"), ("where is my suitcase", "problem")] * 3
     annotated.write_text(
         "".join(
             json.dumps({"source_id": f"a{i}", "text": text, "label": label, "lang": "en"}) + "\n"
             for i, (text, label) in enumerate(posts)
         )
     )
+    learnt: list[set[str]] = []
+    predicted: list[set[str]] = []
+    real_fit, real_predict = embeddings.fit, TextClassifier.predict
+
+    def fit_and_note(examples: list[Example], **options: Any) -> embeddings.EmbeddingBaseline:
+        learnt.append({e.text for e in examples})
+        return real_fit(examples, **options)
+
+    def predict_and_note(self: TextClassifier, texts: list[str]) -> list[Prediction]:
+        predicted.append(set(texts))
+        return real_predict(self, texts)
+
+    monkeypatch.setattr(embeddings, "fit", fit_and_note)
+    monkeypatch.setattr(TextClassifier, "predict", predict_and_note)
 
     report = protocol.airline(tweets, annotated, seed="averaged", embeddings=True, cross_fit=3)
 
     assert report["cross_fit_folds"] == 3
-    assert report["overall"]["examples"] == 6
     assert report["model_version"] == "in-domain|seed|emb+annotated, 3 folds"
-    assert report["unknown_labels"] == []
-    assert report["overall"]["accuracy"] == 1.0
+    assert report["overall"]["examples"] == 6
+    texts = {text for text, _ in posts}
+    assert len(predicted) == 3
+    assert set().union(*predicted) == texts
+    for fold, learnt_texts in zip(predicted, learnt, strict=False):
+        # Each fold's member learnt the seed corpus and the other folds' posts, never its own.
+        assert learnt_texts & texts == texts - fold
+        assert {e.text for e in SMALL_SET} <= learnt_texts

@@ -25,6 +25,7 @@ from ml.train import (
     model_version,
     sample_weights,
     train,
+    train_averaged,
 )
 
 SMALL = [
@@ -124,7 +125,20 @@ def test_an_averaged_artifact_with_an_untrusted_member_is_refused(tmp_path: Path
     tampered = Pipeline([("run", FunctionTransformer(os.system)), honest.steps[-1]])
     sio.dump(AveragedProbabilities([honest, tampered]), tmp_path / MODEL_FILE)
 
-    with pytest.raises(ModelError, match="not trusted"):
+    # The average itself is trusted; the function its member would call is what is refused.
+    with pytest.raises(ModelError, match="not trusted") as refused:
+        TextClassifier.load(tmp_path)
+    assert "system" in str(refused.value)
+    assert "AveragedProbabilities" not in str(refused.value)
+
+
+def test_an_artifact_of_trusted_types_that_does_not_classify_is_refused(tmp_path: Path) -> None:
+    train(SMALL, ["small"], TrainingParams(cv_folds=0), tmp_path)
+    averaged = AveragedProbabilities([fit(SMALL, TrainingParams(cv_folds=0))])
+    averaged.predict_proba = np.exp  # type: ignore[method-assign]  # a trusted numpy function
+    sio.dump(averaged, tmp_path / MODEL_FILE)
+
+    with pytest.raises(ModelError, match="does not classify a text"):
         TextClassifier.load(tmp_path)
 
 
@@ -251,4 +265,36 @@ def test_averaging_needs_two_labels_in_the_own_data(
 
     assert exit_.value.code == 2
     assert "needs at least two labels in the --data files" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_the_same_data_split_otherwise_between_the_members_is_another_version(
+    tmp_path: Path,
+) -> None:
+    params = TrainingParams(cv_folds=0)
+    examples = [*SMALL, *HISTORY]
+    first = train_averaged(examples[:8], examples[8:], (["a"], ["b"]), params, tmp_path / "a")
+    second = train_averaged(examples[:6], examples[6:], (["a"], ["b"]), params, tmp_path / "b")
+
+    assert first["version"] != second["version"]
+    assert first["training_data"]["sha256"] == second["training_data"]["sha256"]
+
+
+@pytest.mark.parametrize(
+    ("history", "message"),
+    [
+        (HISTORY[:1] + HISTORY[8:10], "5 cross-validation folds need at least 5 --data examples"),
+        (HISTORY[:1] + HISTORY[8:], "a fold of the --data examples would learn a single label"),
+    ],
+)
+def test_data_too_small_for_the_folds_is_refused_with_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], history: list[Example], message: str
+) -> None:
+    data = _write(tmp_path / "history.jsonl", history)
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--average-seed", "--data", str(data), "--out", str(tmp_path / "m")])
+
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
