@@ -2,7 +2,7 @@
 models averaged, each trained on its own data."""
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import MultinomialNB
 
-from ml.model import probabilities
+from ml.model import ProbabilityModel, probabilities
 
 
 class BlendedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
@@ -73,23 +73,13 @@ def _softmax(scores: NDArray[np.float64]) -> NDArray[np.float64]:
     return normalised
 
 
-class Member(Protocol):
-    """What an averaged model asks of each of its members: a fitted pipeline, or the
-    sentence-embeddings model, which both take texts normalised already."""
-
-    @property
-    def classes_(self) -> NDArray[Any]: ...
-
-    def predict_proba(self, texts: Sequence[str]) -> NDArray[np.float64]: ...
-
-
 class AveragedProbabilities:
     """Two or more fitted models, their probabilities averaged over the union of their labels.
 
     A label that a member does not know gets probability 0 from it.
     """
 
-    def __init__(self, members: Sequence[Member]) -> None:
+    def __init__(self, members: Sequence[ProbabilityModel]) -> None:
         self.members = list(members)
         self.classes_ = np.array(sorted({str(c) for m in self.members for c in m.classes_}))
 

@@ -5,9 +5,10 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 from sklearn.pipeline import Pipeline
 
 from ml.features import normalise
@@ -41,6 +42,16 @@ TRUSTED_TYPES = [
 ]
 
 
+class ProbabilityModel(Protocol):
+    """What a model file holds and `TextClassifier` serves: a fitted scikit-learn pipeline, or
+    models averaged (`ml.classifier.AveragedProbabilities`), each taking normalised texts."""
+
+    @property
+    def classes_(self) -> NDArray[Any]: ...
+
+    def predict_proba(self, texts: Sequence[str]) -> NDArray[np.float64]: ...
+
+
 class ModelError(Exception):
     """The artifact is missing, unreadable, or not one this code trusts."""
 
@@ -55,7 +66,7 @@ class Prediction:
 class TextClassifier:
     """Texts in; for each, the label, its probability and the whole distribution out."""
 
-    def __init__(self, pipeline: Pipeline, metadata: dict[str, Any]) -> None:
+    def __init__(self, pipeline: ProbabilityModel, metadata: dict[str, Any]) -> None:
         self._pipeline = pipeline
         self.metadata = metadata
         self.version: str = metadata["version"]
@@ -101,7 +112,7 @@ class TextClassifier:
         ]
 
 
-def _check_it_classifies(pipeline: Pipeline, model_path: Path) -> None:
+def _check_it_classifies(pipeline: ProbabilityModel, model_path: Path) -> None:
     """One prediction before the model is accepted: a file can hold only trusted types and still
     not be a classifier that works (a member without its vocabulary, a numpy function in place of
     a method), and that must be refused here, not fail on the first mention."""
@@ -114,7 +125,7 @@ def _check_it_classifies(pipeline: Pipeline, model_path: Path) -> None:
         raise ModelError(f"{model_path} gives {matrix.shape} probabilities for one text")
 
 
-def probabilities(pipeline: Pipeline, texts: Sequence[str]) -> Any:
+def probabilities(pipeline: ProbabilityModel, texts: Sequence[str]) -> Any:
     """`pipeline.predict_proba(texts)`, without the per-call routing of parameters and checks
     of a Pipeline, which cost more than the classifier itself for a single text. Anything else
     with a `predict_proba` (the protocols' averaged models) is asked directly."""
@@ -127,7 +138,7 @@ def probabilities(pipeline: Pipeline, texts: Sequence[str]) -> Any:
     return pipeline.steps[-1][1].predict_proba(data)
 
 
-def save(pipeline: Pipeline, metadata: dict[str, Any], directory: Path) -> None:
+def save(pipeline: ProbabilityModel, metadata: dict[str, Any], directory: Path) -> None:
     """Write the artifact; the metadata is written last, so a half-written model is never loaded."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / METADATA_FILE).unlink(missing_ok=True)

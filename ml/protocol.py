@@ -16,20 +16,19 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import Pipeline
 
 from ml import embeddings as sentences
-from ml.classifier import AveragedProbabilities, Member
+from ml.classifier import AveragedProbabilities
 from ml.dataset import Example, read_labelled, seed_corpus
 from ml.evaluate import evaluate, evaluate_predictions, format_report
 from ml.features import normalise
 from ml.folds import cross_fitted
-from ml.model import Prediction, TextClassifier
+from ml.model import Prediction, ProbabilityModel, TextClassifier
 from ml.train import TrainingParams, build_pipeline, fit, sample_weights
 
 # What the crowd's annotations say honestly. Late and cancelled flights are delays; every other
@@ -104,10 +103,10 @@ def airline(
     else:
         seed_examples = seed_corpus()
         training = [*seed_examples, *history]
-        members: list[Member] = [fit(history, params), fit(seed_examples, params)]
+        members: list[ProbabilityModel] = [fit(history, params), fit(seed_examples, params)]
         if not embeddings:
             averaged = AveragedProbabilities(members)
-            classifier = TextClassifier(cast(Pipeline, averaged), {"version": "in-domain|seed"})
+            classifier = TextClassifier(averaged, {"version": "in-domain|seed"})
             report = evaluate(classifier, examples, threshold)
         else:
             report = _with_embeddings(members, seed_examples, examples, cross_fit, threshold)
@@ -132,7 +131,7 @@ def _annotated_ids(annotated: Path) -> set[str]:
 
 
 def _with_embeddings(
-    members: list[Member],
+    members: list[ProbabilityModel],
     seed_examples: list[Example],
     examples: list[Example],
     folds: int,
@@ -141,7 +140,7 @@ def _with_embeddings(
     """The averaged models and a sentence-embeddings member, evaluated on the annotated posts."""
     if not folds:
         averaged = AveragedProbabilities([*members, sentences.fit(seed_examples)])
-        classifier = TextClassifier(cast(Pipeline, averaged), {"version": "in-domain|seed|emb"})
+        classifier = TextClassifier(averaged, {"version": "in-domain|seed|emb"})
         return evaluate(classifier, examples, threshold)
     seed_vectors = sentences.embed_examples(seed_examples)
     vectors = sentences.embed_examples(examples)
@@ -152,7 +151,7 @@ def _with_embeddings(
             vectors=np.vstack([seed_vectors, vectors[train]]),
         )
         averaged = AveragedProbabilities([*members, member])
-        classifier = TextClassifier(cast(Pipeline, averaged), {"version": "fold"})
+        classifier = TextClassifier(averaged, {"version": "fold"})
         return classifier.predict([examples[i].text for i in test])
 
     predictions = cross_fitted(examples, folds, predict_fold)

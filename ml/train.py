@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import sklearn
@@ -106,8 +106,16 @@ def cross_validate(examples: Sequence[Example], params: TrainingParams) -> dict[
         cv=folds,
         params={"classifier__sample_weight": sample_weights(examples, params.service_weight)},
     )
+    return _fold_scores(labels, predicted)
+
+
+def _fold_scores(labels: NDArray[np.str_], predicted: NDArray[np.str_]) -> dict[str, float]:
+    """Macro-F1 over the gold labels (a label only predicted would count a zero F1) and
+    accuracy of cross-validated predictions."""
+    present = sorted(set(labels.tolist()))
+    macro = f1_score(labels, predicted, labels=present, average="macro", zero_division=0)
     return {
-        "cv_macro_f1": round(float(f1_score(labels, predicted, average="macro")), 4),
+        "cv_macro_f1": round(float(macro), 4),
         "cv_accuracy": round(float(np.mean(predicted == labels)), 4),
     }
 
@@ -234,7 +242,7 @@ def train_averaged(
         {"sources": own_sources, "examples": len(own)},
         {"sources": base_sources, "examples": len(base)},
     ]
-    model.save(cast(Pipeline, averaged), metadata, out)
+    model.save(averaged, metadata, out)
     return metadata
 
 
@@ -259,22 +267,15 @@ def cross_validate_averaged(
                 f"examples of each label, or fewer --cv-folds than {folds}"
             )
         members = [fit([own[i] for i in train], params), base_model]
-        averaged = model.TextClassifier(
-            cast(Pipeline, AveragedProbabilities(members)), {"version": "fold"}
-        )
+        averaged = model.TextClassifier(AveragedProbabilities(members), {"version": "fold"})
         return averaged.predict([own[i].text for i in test])
 
     predictions = cross_fitted(own, params.cv_folds, predict_fold, seed=params.seed)
-    labels = np.array([e.label for e in own])
-    predicted = np.array([p.label for p in predictions])
-    # Over the labels of `own`: the base model's other labels would each count a zero F1.
-    present = sorted(set(labels.tolist()))
-    macro = f1_score(labels, predicted, labels=present, average="macro", zero_division=0)
-    return {
-        "cv_macro_f1": round(float(macro), 4),
-        "cv_accuracy": round(float(np.mean(predicted == labels)), 4),
-        "cv_examples": len(own),
-    }
+    # Over the labels of `own`: the base model's other labels are predicted, never gold.
+    scores = _fold_scores(
+        np.array([e.label for e in own]), np.array([p.label for p in predictions])
+    )
+    return {**scores, "cv_examples": len(own)}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -4,10 +4,9 @@ import json
 import socket
 import sys
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from sklearn.pipeline import Pipeline
 
 from ml import embeddings, protocol
 from ml.classifier import AveragedProbabilities
@@ -142,9 +141,7 @@ def test_averages_with_a_pipeline_as_a_protocol_member(
         + [Example(f"storm {i} on the coast", "weather", "en") for i in range(6)],
         TrainingParams(cv_folds=0),
     )
-    averaged = TextClassifier(
-        cast(Pipeline, AveragedProbabilities([pipeline, baseline])), {"version": "both"}
-    )
+    averaged = TextClassifier(AveragedProbabilities([pipeline, baseline]), {"version": "both"})
     text = "RER B encore en retard de 40 minutes ce matin"
 
     [prediction] = averaged.predict([text])

@@ -2,11 +2,9 @@
 
 import sys
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import pytest
-from sklearn.pipeline import Pipeline
 
 from ml import embeddings
 from ml.classifier import AveragedProbabilities
@@ -76,7 +74,7 @@ def test_averaged_probabilities_cover_the_union_of_the_labels() -> None:
     expected_delay = history.predict_proba(texts)[:, list(history.classes_).index("delay")] / 2
     assert np.allclose(probabilities[:, 0], expected_delay)
     assert list(probabilities.argmax(axis=1)) == [0, 1]
-    served = TextClassifier(cast(Pipeline, averaged), {"version": "averaged"})
+    served = TextClassifier(averaged, {"version": "averaged"})
     assert [p.label for p in served.predict(texts)] == ["delay", "other"]
 
 
