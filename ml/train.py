@@ -228,8 +228,12 @@ def train_averaged(
 
     Trained together, the few labels a history lacks (`other`, `schedule`, ...) are drowned
     by its thousands of complaints; averaged, the seed model keeps its view of them."""
-    metrics = cross_validate_averaged(base, own, params) if params.cv_folds > 1 else {}
-    averaged = AveragedProbabilities([fit(own, params), fit(base, params)])
+    validating = params.cv_folds > 1
+    if validating:
+        _check_foldable(own, params.cv_folds)  # before the seconds that fitting takes
+    base_model = fit(base, params)
+    metrics = cross_validate_averaged(base_model, own, params) if validating else {}
+    averaged = AveragedProbabilities([fit(own, params), base_model])
     base_sources, own_sources = sources
     metadata = build_metadata(
         [*base, *own],
@@ -250,15 +254,18 @@ class TooFewToFold(ValueError):
     """The --data examples cannot be split into the asked cross-validation folds."""
 
 
-def cross_validate_averaged(
-    base: Sequence[Example], own: Sequence[Example], params: TrainingParams
-) -> dict[str, float]:
-    """Stratified k-fold macro-F1 and accuracy on `own`: each fold predicted by the base model
-    averaged with a model of the other folds."""
-    folds = params.cv_folds
+def _check_foldable(own: Sequence[Example], folds: int) -> None:
     if len(own) < folds:
         raise TooFewToFold(f"{folds} cross-validation folds need at least {folds} --data examples")
-    base_model = fit(base, params)
+
+
+def cross_validate_averaged(
+    base_model: Pipeline, own: Sequence[Example], params: TrainingParams
+) -> dict[str, float]:
+    """Stratified k-fold macro-F1 and accuracy on `own`: each fold predicted by the (fitted)
+    base model averaged with a model of the other folds."""
+    folds = params.cv_folds
+    _check_foldable(own, folds)
 
     def predict_fold(train: list[int], test: list[int]) -> list[model.Prediction]:
         if len({own[i].label for i in train}) < 2:

@@ -235,7 +235,9 @@ def test_an_averaged_model_is_cross_validated_on_the_own_data_and_its_labels() -
     # history does not have: it costs `problem` its recall, and adds no zero F1 of its own.
     history = [*HISTORY, Example("merci à l'équipe, super accueil", "problem", "fr")]
 
-    metrics = cross_validate_averaged(SMALL, history, TrainingParams(cv_folds=4))
+    params = TrainingParams(cv_folds=4)
+
+    metrics = cross_validate_averaged(fit(SMALL, params), history, params)
 
     problem_f1 = 2 * 1.0 * (8 / 9) / (1.0 + 8 / 9)
     assert metrics == {
