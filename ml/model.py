@@ -32,6 +32,7 @@ TRUSTED_TYPES = [
     "ml.features.TextFeatures",
     "ml.classifier.BlendedClassifier",
     "ml.classifier.AveragedProbabilities",
+    "ml.embeddings.EmbeddingClassifier",
     "sklearn.pipeline.Pipeline",
     "numpy.float32",
     "numpy.float64",

@@ -2,9 +2,9 @@
 
 - `airline`: train on the airline posts of `tweets.csv` with labels derived from the crowd's
   sentiment and negative reason (below), never on the annotated posts, and evaluate on those.
-  With the `embeddings` extra, a sentence-embeddings member can join the averaged models, and
-  learn the annotated posts' own labels by cross-fitting (no post predicted by a model that
-  learnt it).
+  With the `embeddings` extra, a sentence-embeddings member can join the averaged models; and
+  the annotated posts can be learnt as agents' corrections by cross-fitting (no post predicted
+  by a model that learnt it), as `aiguilleur train --average-seed --corrections` learns them.
 - `binary`: complaint detection on any CSV with a text and a 0/1 (or named) column, as F1 of the
   positive class under 10-fold stratified cross-validation, seeds fixed.
 """
@@ -14,7 +14,7 @@ import csv
 import json
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,13 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from ml import embeddings as sentences
-from ml.classifier import AveragedProbabilities
 from ml.dataset import Example, read_labelled, seed_corpus
 from ml.evaluate import evaluate, evaluate_predictions, format_report
 from ml.features import normalise
 from ml.folds import cross_fitted
-from ml.model import Prediction, ProbabilityModel, TextClassifier
-from ml.train import TrainingParams, build_pipeline, fit, sample_weights
+from ml.model import Prediction, TextClassifier
+from ml.params import TrainingParams, sample_weights
+from ml.train import average, build_pipeline, fit
 
 # What the crowd's annotations say honestly. Late and cancelled flights are delays; every other
 # negative reason is a problem for customer service; positive posts are praise. Neutral posts and
@@ -86,8 +86,10 @@ def airline(
     probabilities averaged with equal weights.
     `embeddings` (with "averaged"): a third member, a logistic regression over the seed
     corpus's sentence embeddings (the `embeddings` extra).
-    `cross_fit` (with `embeddings`): that member also learns the annotated posts' own labels;
-    the posts are split in this many folds, each predicted by a member that learnt the others.
+    `cross_fit` (with "averaged"): the annotated posts are learnt as agents' corrections (by
+    the history model and the embeddings member, as `aiguilleur train --average-seed` learns
+    them); the posts are split in this many folds, each predicted by models that learnt the
+    others.
     """
     _check_modes(seed, embeddings, cross_fit)
     if embeddings:
@@ -103,13 +105,21 @@ def airline(
     else:
         seed_examples = seed_corpus()
         training = [*seed_examples, *history]
-        members: list[ProbabilityModel] = [fit(history, params), fit(seed_examples, params)]
-        if not embeddings:
-            averaged = AveragedProbabilities(members)
-            classifier = TextClassifier(averaged, {"version": "in-domain|seed"})
-            report = evaluate(classifier, examples, threshold)
+        seed_model = fit(seed_examples, params)
+        vectors = sentences.Vectors() if embeddings else None
+        name = "in-domain|seed" + ("|emb" if embeddings else "")
+
+        def averaged(corrections: Sequence[Example]) -> TextClassifier:
+            members = average(seed_examples, seed_model, history, corrections, params, vectors)
+            return TextClassifier(members, {"version": name})
+
+        if not cross_fit:
+            report = evaluate(averaged([]), examples, threshold)
         else:
-            report = _with_embeddings(members, seed_examples, examples, cross_fit, threshold)
+            report = _cross_fitted(
+                averaged, examples, cross_fit, sorted(set(e.label for e in training)), threshold
+            )
+            report["model_version"] = f"{name}+annotated, {cross_fit} folds"
     report["training_examples"] = dict(sorted(Counter(e.label for e in training).items()))
     return report
 
@@ -119,8 +129,11 @@ def _check_modes(seed: str, embeddings: bool, cross_fit: int) -> None:
         raise ValueError(f"seed must be one of {SEED_MODES}, not {seed!r}")
     if embeddings and seed != "averaged":
         raise ValueError("the embeddings member joins the averaged models: it needs 'averaged'")
-    if cross_fit and not embeddings:
-        raise ValueError("cross-fitting the annotated posts needs the embeddings member")
+    if cross_fit and seed != "averaged":
+        raise ValueError(
+            "the annotated posts are cross-fitted as corrections of the averaged models: "
+            "it needs 'averaged'"
+        )
     if cross_fit == 1 or cross_fit < 0:
         raise ValueError(f"cross_fit is 0 (none) or at least 2 folds, not {cross_fit}")
 
@@ -130,34 +143,22 @@ def _annotated_ids(annotated: Path) -> set[str]:
     return {str(json.loads(line)["source_id"]) for line in lines if line}
 
 
-def _with_embeddings(
-    members: list[ProbabilityModel],
-    seed_examples: list[Example],
+def _cross_fitted(
+    averaged: Callable[[Sequence[Example]], TextClassifier],
     examples: list[Example],
     folds: int,
+    labels: list[str],
     threshold: float,
 ) -> dict[str, Any]:
-    """The averaged models and a sentence-embeddings member, evaluated on the annotated posts."""
-    if not folds:
-        averaged = AveragedProbabilities([*members, sentences.fit(seed_examples)])
-        classifier = TextClassifier(averaged, {"version": "in-domain|seed|emb"})
-        return evaluate(classifier, examples, threshold)
-    seed_vectors = sentences.embed_examples(seed_examples)
-    vectors = sentences.embed_examples(examples)
+    """The annotated posts as the agents' corrections: each fold predicted by the averaged
+    models that learnt the other folds as corrections, as `aiguilleur train --corrections` does."""
 
     def predict_fold(train: list[int], test: list[int]) -> list[Prediction]:
-        member = sentences.fit(
-            [*seed_examples, *(examples[i] for i in train)],
-            vectors=np.vstack([seed_vectors, vectors[train]]),
-        )
-        averaged = AveragedProbabilities([*members, member])
-        classifier = TextClassifier(averaged, {"version": "fold"})
+        classifier = averaged([examples[i] for i in train])
         return classifier.predict([examples[i].text for i in test])
 
     predictions = cross_fitted(examples, folds, predict_fold)
-    labels = [str(label) for label in AveragedProbabilities(members).classes_]
-    version = f"in-domain|seed|emb+annotated, {folds} folds"
-    report = evaluate_predictions(version, labels, examples, predictions, threshold)
+    report = evaluate_predictions("", labels, examples, predictions, threshold)
     report["cross_fit_folds"] = folds
     return report
 
@@ -231,8 +232,8 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         metavar="FOLDS",
-        help="with --embeddings: that member learns the annotated posts too, each fold "
-        "predicted by a member that learnt the others",
+        help="with --average-seed: the annotated posts are learnt as corrections too, each "
+        "fold predicted by models that learnt the others",
     )
     air.add_argument("--threshold", type=float, default=0.45)
     two = tasks.add_parser("binary", help="10-fold F1 of a 0/1 complaint column of any CSV")

@@ -5,7 +5,6 @@ import hashlib
 import json
 import platform
 import subprocess
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +18,8 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 
-from ml import SERVICE_LABELS, model
+from ml import embeddings as sentences
+from ml import model
 from ml.classifier import AveragedProbabilities, BlendedClassifier
 from ml.dataset import (
     SEED_DIR,
@@ -33,43 +33,8 @@ from ml.dataset import (
 )
 from ml.features import FEATURES, build_features, normalise
 from ml.folds import cross_fitted
-
-
-@dataclass(frozen=True)
-class TrainingParams:
-    seed: int = 13
-    c: float = 8.0
-    # The labels are balanced within each language, then the service labels weigh this much more:
-    # in real traffic most mentions are service requests, and missing one costs more than a
-    # needless ticket.
-    service_weight: float = 2.0
-    # The naive Bayes' share of the blended probabilities, and its smoothing (see docs/model.md).
-    bayes_weight: float = 0.2
-    bayes_alpha: float = 0.1
-    cv_folds: int = 5
-
-
-def sample_weights(examples: Sequence[Example], service_weight: float) -> NDArray[np.float64]:
-    """Labels balanced within each language; the service labels weigh service_weight times more.
-
-    Each language keeps its share of the data and, within it, each of its labels weighs the same:
-    an example weighs count(language) / (labels of the language * count(language, label)). With
-    the labels balanced over all languages at once, the corpus' language mix would stay inside
-    each label: the seed corpus has 319 French delays and 194 English ones, so an English delay
-    would count for less, and the naive Bayes would learn what a delay looks like mostly from
-    French posts. Examples without a language are one more language.
-    """
-    languages = Counter(example.lang or "" for example in examples)
-    cells = Counter((example.lang or "", example.label) for example in examples)
-    labels_per_language = Counter(lang for lang, _ in cells)
-    return np.array(
-        [
-            languages[lang]
-            / (labels_per_language[lang] * cells[lang, label])
-            * (service_weight if label in SERVICE_LABELS else 1.0)
-            for lang, label in ((example.lang or "", example.label) for example in examples)
-        ]
-    )
+from ml.model import ProbabilityModel
+from ml.params import TrainingParams, sample_weights
 
 
 def build_pipeline(params: TrainingParams) -> Pipeline:
@@ -216,38 +181,125 @@ def train(
     return metadata
 
 
+@dataclass(frozen=True)
+class Part:
+    """Examples that one or more averaged members learn, and where they came from."""
+
+    examples: Sequence[Example]
+    sources: list[str]
+
+
 def train_averaged(
-    base: Sequence[Example],
-    own: Sequence[Example],
-    sources: tuple[list[str], list[str]],
+    base: Part,
+    own: Part,
     params: TrainingParams,
     out: Path,
+    *,
+    corrections: Part = Part((), []),
+    embeddings: bool = False,
 ) -> dict[str, Any]:
-    """A model of `own` (a company's history, its corrections) and a model of `base` (the seed
-    corpus), their probabilities averaged with equal weights; cross-validated on `own`.
+    """A model of `own` and the `corrections` (a company's history, its agents' corrections)
+    and a model of `base` (the seed corpus), their probabilities averaged with equal weights;
+    with `embeddings`, a third member over sentence embeddings (`average`). Cross-validated
+    on `own` and the corrections.
 
     Trained together, the few labels a history lacks (`other`, `schedule`, ...) are drowned
     by its thousands of complaints; averaged, the seed model keeps its view of them."""
+    learnt = [*own.examples, *corrections.examples]
     validating = params.cv_folds > 1
     if validating:
-        _check_foldable(own, params.cv_folds)  # before the seconds that fitting takes
-    base_model = fit(base, params)
-    metrics = cross_validate_averaged(base_model, own, params) if validating else {}
-    averaged = AveragedProbabilities([fit(own, params), base_model])
-    base_sources, own_sources = sources
-    metadata = build_metadata(
-        [*base, *own],
-        params,
-        [*base_sources, *own_sources],
-        metrics,
-        members=(fingerprint(own), fingerprint(base)),
+        _check_foldable(learnt, params.cv_folds)  # before the seconds that fitting takes
+    vectors = sentences.Vectors() if embeddings else None
+    base_model = fit(base.examples, params)
+    metrics: dict[str, float] = {}
+    if validating:
+        metrics = cross_validate_averaged(
+            base_model,
+            own.examples,
+            params,
+            corrections=corrections.examples,
+            base=base.examples,
+            vectors=vectors,
+        )
+    averaged = average(
+        base.examples, base_model, own.examples, corrections.examples, params, vectors
     )
-    metadata["members"] = [
-        {"sources": own_sources, "examples": len(own)},
-        {"sources": base_sources, "examples": len(base)},
-    ]
+    metadata = _averaged_metadata(base, own, corrections, params, metrics, embeddings)
     model.save(averaged, metadata, out)
     return metadata
+
+
+NGRAMS = "word and character n-grams"
+SENTENCE_EMBEDDINGS = f"sentence embeddings ({sentences.ENCODER})"
+
+
+def _averaged_metadata(
+    base: Part,
+    own: Part,
+    corrections: Part,
+    params: TrainingParams,
+    metrics: dict[str, float],
+    embeddings: bool,
+) -> dict[str, Any]:
+    """The metadata of `average`'s members: each one's features, sources and size. The version
+    names each member's data and features, so the same data split otherwise is another one."""
+    members = [
+        (
+            NGRAMS,
+            Part([*own.examples, *corrections.examples], [*own.sources, *corrections.sources]),
+        ),
+        (NGRAMS, base),
+    ]
+    if embeddings:
+        both = Part([*base.examples, *corrections.examples], [*base.sources, *corrections.sources])
+        members.append((SENTENCE_EMBEDDINGS, both))
+    metadata = build_metadata(
+        [*base.examples, *own.examples, *corrections.examples],
+        params,
+        [*base.sources, *own.sources, *corrections.sources],
+        metrics,
+        members=[
+            fingerprint(part.examples)
+            if features == NGRAMS
+            else f"{features} {fingerprint(part.examples)}"
+            for features, part in members
+        ],
+    )
+    metadata["members"] = [
+        {"features": features, "sources": part.sources, "examples": len(part.examples)}
+        for features, part in members
+    ]
+    return metadata
+
+
+def average(
+    base: Sequence[Example],
+    base_model: ProbabilityModel,
+    own: Sequence[Example],
+    corrections: Sequence[Example],
+    params: TrainingParams,
+    vectors: sentences.Vectors | None = None,
+) -> AveragedProbabilities:
+    """A model of `own` and `corrections`, the fitted `base_model`, and, given `vectors` (the
+    `embeddings` extra), a logistic regression over the sentence embeddings of `base` and
+    `corrections`.
+
+    The embeddings member learns the corrections but not `own`: a history's labels are often
+    derived (a crowd's reasons, a CRM's categories), and they call venting ("the worst airline")
+    a problem, where the taxonomy, which the agents follow, calls it `other`. Telling the two
+    apart is what embeddings do better than n-grams (docs/model.md)."""
+    members: list[ProbabilityModel] = [fit([*own, *corrections], params), base_model]
+    if vectors is not None:
+        learnt = [*base, *corrections]
+        members.append(
+            sentences.fit(
+                learnt,
+                vectors=vectors.of(learnt),
+                seed=params.seed,
+                service_weight=params.service_weight,
+            )
+        )
+    return AveragedProbabilities(members)
 
 
 class TooFewToFold(ValueError):
@@ -260,29 +312,38 @@ def _check_foldable(own: Sequence[Example], folds: int) -> None:
 
 
 def cross_validate_averaged(
-    base_model: Pipeline, own: Sequence[Example], params: TrainingParams
+    base_model: ProbabilityModel,
+    own: Sequence[Example],
+    params: TrainingParams,
+    *,
+    corrections: Sequence[Example] = (),
+    base: Sequence[Example] = (),
+    vectors: sentences.Vectors | None = None,
 ) -> dict[str, float]:
-    """Stratified k-fold macro-F1 and accuracy on `own`: each fold predicted by the (fitted)
-    base model averaged with a model of the other folds."""
+    """Stratified k-fold macro-F1 and accuracy on `own` and `corrections`: each fold predicted
+    by `average` of the (fitted) base model and members that learnt the other folds."""
+    learnt = [*own, *corrections]
     folds = params.cv_folds
-    _check_foldable(own, folds)
+    _check_foldable(learnt, folds)
 
     def predict_fold(train: list[int], test: list[int]) -> list[model.Prediction]:
-        if len({own[i].label for i in train}) < 2:
+        if len({learnt[i].label for i in train}) < 2:
             raise TooFewToFold(
                 f"a fold of the --data examples would learn a single label: give more "
                 f"examples of each label, or fewer --cv-folds than {folds}"
             )
-        members = [fit([own[i] for i in train], params), base_model]
-        averaged = model.TextClassifier(AveragedProbabilities(members), {"version": "fold"})
-        return averaged.predict([own[i].text for i in test])
+        fold_own = [learnt[i] for i in train if i < len(own)]
+        fold_corrections = [learnt[i] for i in train if i >= len(own)]
+        averaged = average(base, base_model, fold_own, fold_corrections, params, vectors)
+        classifier = model.TextClassifier(averaged, {"version": "fold"})
+        return classifier.predict([learnt[i].text for i in test])
 
-    predictions = cross_fitted(own, params.cv_folds, predict_fold, seed=params.seed)
+    predictions = cross_fitted(learnt, params.cv_folds, predict_fold, seed=params.seed)
     # Over the labels of `own`: the base model's other labels are predicted, never gold.
     scores = _fold_scores(
-        np.array([e.label for e in own]), np.array([p.label for p in predictions])
+        np.array([e.label for e in learnt]), np.array([p.label for p in predictions])
     )
-    return {**scores, "cv_examples": len(own)}
+    return {**scores, "cv_examples": len(learnt)}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -304,6 +365,13 @@ def parser() -> argparse.ArgumentParser:
         "probabilities averaged; cross-validated on the --data files",
     )
     p.add_argument(
+        "--embeddings",
+        action="store_true",
+        help="with --average-seed: a third member, a logistic regression over the sentence "
+        "embeddings of the seed corpus and the --corrections (the embeddings extra, needed "
+        "wherever the model is served)",
+    )
+    p.add_argument(
         "--clinc",
         type=Path,
         default=None,
@@ -315,6 +383,14 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="extra labelled CSV / JSON-lines file",
+    )
+    p.add_argument(
+        "--corrections",
+        type=Path,
+        action="append",
+        default=[],
+        help="labelled file of agents' corrections (aiguilleur export-training): learnt as "
+        "--data is and, with --embeddings, by the embeddings member too",
     )
     p.add_argument("--text-field", default="text")
     p.add_argument("--label-field", default="label")
@@ -349,8 +425,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
-    if args.average_seed and (args.no_seed or not args.data):
-        p.error("--average-seed averages a model of the --data files with one of the seed corpus")
+    if args.average_seed and (args.no_seed or not (args.data or args.corrections)):
+        p.error(
+            "--average-seed averages a model of the --data and --corrections files with one "
+            "of the seed corpus"
+        )
+    if args.embeddings and not args.average_seed:
+        p.error("--embeddings adds a member to the averaged models: it needs --average-seed")
     columns = Columns(text=args.text_field, label=args.label_field)
     seed_dir = None if args.no_seed else args.seed_dir
     params = TrainingParams(
@@ -362,18 +443,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         cv_folds=args.cv_folds,
     )
     if args.average_seed:
-        base, base_sources = gather(seed_dir, args.clinc, [], columns)
-        own = [example for path in args.data for example in read_labelled(path, columns)]
-        if len({e.label for e in own}) < 2:
-            p.error("--average-seed needs at least two labels in the --data files")
         try:
-            metadata = train_averaged(
-                base, own, (base_sources, [path.name for path in args.data]), params, args.out
-            )
-        except TooFewToFold as error:
+            metadata = _train_averaged(args, seed_dir, columns, params)
+        except (ValueError, sentences.EmbeddingsNotInstalled) as error:
             p.error(str(error))
     else:
-        examples, sources = gather(seed_dir, args.clinc, args.data, columns)
+        examples, sources = gather(seed_dir, args.clinc, [*args.data, *args.corrections], columns)
         metadata = train(examples, sources, params, args.out)
     print(
         json.dumps(
@@ -384,6 +459,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"model written to {args.out}")
     return 0
+
+
+def _train_averaged(
+    args: argparse.Namespace, seed_dir: Path | None, columns: Columns, params: TrainingParams
+) -> dict[str, Any]:
+    base, base_sources = gather(seed_dir, args.clinc, [], columns)
+    own, corrections = (
+        Part(
+            [example for path in paths for example in read_labelled(path, columns)],
+            [path.name for path in paths],
+        )
+        for paths in (args.data, args.corrections)
+    )
+    if len({e.label for e in [*own.examples, *corrections.examples]}) < 2:
+        raise ValueError(
+            "--average-seed needs at least two labels in the --data and --corrections files"
+        )
+    if args.embeddings:
+        sentences.encoder()  # a missing extra is said before the seconds that fitting takes
+    return train_averaged(
+        Part(base, base_sources),
+        own,
+        params,
+        args.out,
+        corrections=corrections,
+        embeddings=args.embeddings,
+    )
 
 
 if __name__ == "__main__":

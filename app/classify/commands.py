@@ -117,7 +117,7 @@ def train(rest: list[str], settings: Settings) -> int:
                 settings, path, text_field=fields.text_field, label_field=fields.label_field
             )
             print(f"training with {count} corrected mentions")
-            rest += ["--data", str(path)]
+            rest += ["--corrections", str(path)]
         return _train_and_register(rest, settings, register=not options.no_register)
 
 

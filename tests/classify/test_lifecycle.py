@@ -5,16 +5,19 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import skops.io as sio
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sqlalchemy import Engine, select
@@ -28,8 +31,10 @@ from app.classify.service import Classifier
 from app.config import PACKAGED_MODEL_PATH, Settings
 from app.db import make_engine, make_sessionmaker
 from app.main import create_app
+from ml import embeddings
+from ml.classifier import AveragedProbabilities
 from ml.dataset import seed_corpus
-from ml.model import METADATA_FILE, MODEL_FILE, TextClassifier
+from ml.model import METADATA_FILE, MODEL_FILE, TRUSTED_TYPES, TextClassifier, save
 from tests.builders import DELAY_EN, PRESS_EN, mention
 from tests.cli import run_cli
 from tests.conftest import POSTGRES_URL, Db, KeyMaker
@@ -110,6 +115,40 @@ def test_a_broken_artifact_is_refused_and_the_running_model_keeps_serving(
     assert serving(client) == before
     active = [v["version"] for v in client.get("/v1/models").json()["versions"] if v["active"]]
     assert active == [before]
+    assert client.post("/v1/mentions", json=mention("1", DELAY_EN)).status_code == 201
+
+
+def test_a_model_with_an_embeddings_member_is_refused_where_the_extra_is_missing(
+    client: TestClient, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The member's regression is all the file holds; the encoder comes from the extra, which
+    # None in sys.modules hides, as on a server installed without it.
+    rng = np.random.default_rng(13)
+    regression = LogisticRegression().fit(
+        rng.normal(size=(20, embeddings.DIMENSIONS)), ["delay", "other"] * 10
+    )
+    shipped = TextClassifier.load(PACKAGED_MODEL_PATH)
+    averaged = AveragedProbabilities(
+        [
+            sio.load(PACKAGED_MODEL_PATH / MODEL_FILE, trusted=TRUSTED_TYPES),
+            embeddings.EmbeddingClassifier(regression),
+        ]
+    )
+    directory = tmp_path / "with-embeddings"
+    save(averaged, {**shipped.metadata, "version": "aiguilleur-emb"}, directory)
+    with make_sessionmaker(engine)() as session, session.begin():
+        model = TextClassifier(averaged, {"version": "aiguilleur-emb"})
+        registry.register(session=session, model=model, directory=directory)
+    monkeypatch.setitem(sys.modules, embeddings.MODEL_PACKAGE, None)
+    before = serving(client)
+
+    response = client.post("/v1/models/aiguilleur-emb/activate")
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_model"
+    assert "needs the embeddings extra: pip install '.[embeddings]'" in error["message"]
+    assert serving(client) == before
     assert client.post("/v1/mentions", json=mention("1", DELAY_EN)).status_code == 201
 
 
@@ -327,6 +366,53 @@ def test_a_model_averaged_with_a_history_is_registered_and_serves(
     assert posted["classification"]["model_version"] == new["version"]
 
 
+@pytest.mark.slow
+def test_a_model_with_an_embeddings_member_learns_the_corrections_and_serves(
+    client: TestClient, database_url: str, tmp_path: Path
+) -> None:
+    pytest.importorskip(embeddings.MODEL_PACKAGE)
+    pytest.importorskip("sentence_transformers")
+    for i, text in enumerate(CORRECTED):
+        posted: dict[str, Any] = client.post(
+            "/v1/mentions", json=mention(f"c{i}", text, author={"handle": f"r{i}"})
+        ).json()
+        client.post(f"/v1/mentions/{posted['id']}/label", json={"label": "schedule"})
+    history = tmp_path / "history.jsonl"
+    rows = [
+        {"text": f"Train {n} to Lille is {n} minutes late again", "label": "delay"}
+        for n in range(10, 34)
+    ] + [{"text": f"My bag {n} never arrived in Lille", "label": "problem"} for n in range(24)]
+    history.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+    result = run_cli(
+        "train",
+        "--include-corrections",
+        "--average-seed",
+        "--embeddings",
+        "--data",
+        str(history),
+        "--cv-folds",
+        "0",
+        database_url=database_url,
+        AIGUILLEUR_MODEL_STORE=str(tmp_path / "store"),
+    )
+
+    assert result.returncode == 0, result.stderr
+    new = next(v for v in client.get("/v1/models").json()["versions"] if not v["active"])
+    history_member, seed_member, embeddings_member = new["details"]["members"]
+    assert history_member["sources"] == ["history.jsonl", "corrections.jsonl"]
+    assert history_member["examples"] == 72
+    assert seed_member["examples"] == len(seed_corpus())
+    assert embeddings_member["examples"] == len(seed_corpus()) + len(CORRECTED)
+    assert embeddings_member["features"] == "sentence embeddings (all-MiniLM-L6-v2)"
+    assert client.post(f"/v1/models/{new['version']}/activate").status_code == 200
+    assert labels_of(client, UNSEEN) == ["schedule"] * len(UNSEEN)
+    assert labels_of(client, [PRESS_EN]) == ["press"]
+    posted = client.post("/v1/mentions", json=mention("emb-1", DELAY_EN)).json()
+    assert posted["classification"]["model_version"] == new["version"]
+    assert posted["classification"]["label"] == "delay"
+
+
 def test_a_refused_training_leaves_nothing_in_the_model_store(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -337,7 +423,7 @@ def test_a_refused_training_leaves_nothing_in_the_model_store(
     )
 
     assert result.returncode == 2
-    assert "--average-seed averages a model of the --data files" in result.stderr
+    assert "--average-seed averages a model of the --data and --corrections files" in result.stderr
     assert list(store.iterdir()) == []
 
 

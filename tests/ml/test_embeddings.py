@@ -1,34 +1,21 @@
 """The sentence-embedding baseline: trained and used where its extra is installed, named where not."""
 
-import json
 import socket
 import sys
-from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from ml import embeddings, protocol
+from ml import embeddings
 from ml.classifier import AveragedProbabilities
 from ml.dataset import Example
 from ml.evaluate import evaluate, format_report
-from ml.model import Prediction, TextClassifier
-from ml.train import TrainingParams, fit
-
-SMALL_SET = [
-    Example("What time is the first train to Lyon tomorrow?", "schedule", "en"),
-    Example("A quelle heure part le dernier train pour Lille ?", "schedule", "fr"),
-    Example("My flight has been delayed three hours, again", "delay", "en"),
-    Example("RER B encore en retard de 40 minutes ce matin", "delay", "fr"),
-    Example("You lost my suitcase and nobody answers the phone", "problem", "en"),
-    Example("Toujours pas de remboursement pour mon billet annulé", "problem", "fr"),
-    Example("Thanks to the crew, lovely flight!", "praise", "en"),
-    Example("Merci au contrôleur, super sympa", "praise", "fr"),
-    Example("Journalist here, can your press office comment on the strike?", "press", "en"),
-    Example("Shares up 5% after the quarterly earnings report", "investor", "en"),
-    Example("Any openings for train drivers? I would like to apply", "employee", "en"),
-    Example("lol what a meme", "other", "en"),
-]
+from ml.features import normalise
+from ml.model import TextClassifier
+from ml.params import TrainingParams
+from ml.train import fit
+from tests.ml.examples import SMALL_SET
 
 
 @pytest.fixture(scope="module")
@@ -39,19 +26,13 @@ def extra() -> None:
 
 
 @pytest.fixture(scope="module")
-def baseline(extra: None) -> embeddings.EmbeddingBaseline:
+def baseline(extra: None) -> embeddings.EmbeddingClassifier:
     return embeddings.fit(SMALL_SET)
 
 
-@pytest.fixture
-def small_seed_baseline(
-    baseline: embeddings.EmbeddingBaseline, monkeypatch: pytest.MonkeyPatch
+def test_predicts_known_labels_with_a_distribution(
+    baseline: embeddings.EmbeddingClassifier,
 ) -> None:
-    """The seed baseline trained on SMALL_SET, so that evaluate() does not embed 3,000 posts."""
-    monkeypatch.setattr(embeddings, "_seed_baseline", lambda: baseline)
-
-
-def test_predicts_known_labels_with_a_distribution(baseline: embeddings.EmbeddingBaseline) -> None:
     texts = ["Is the 8:15 to Paris running today?", "Mon colis n'est jamais arrivé", "great job"]
 
     predictions = baseline.predict(texts)
@@ -68,14 +49,14 @@ def test_predicts_known_labels_with_a_distribution(baseline: embeddings.Embeddin
         )
 
 
-def test_learns_its_training_posts(baseline: embeddings.EmbeddingBaseline) -> None:
+def test_learns_its_training_posts(baseline: embeddings.EmbeddingClassifier) -> None:
     predictions = baseline.predict([e.text for e in SMALL_SET])
 
     assert [p.label for p in predictions] == [e.label for e in SMALL_SET]
 
 
 def test_training_and_prediction_are_deterministic(
-    baseline: embeddings.EmbeddingBaseline,
+    baseline: embeddings.EmbeddingClassifier,
 ) -> None:
     texts = ["the train is late", "merci !", "who do I call about my refund?"]
 
@@ -101,7 +82,6 @@ def test_the_model_loads_from_the_package_without_the_network(
     assert (vectors**2).sum(axis=1) == pytest.approx([1.0, 1.0], abs=1e-4)
 
 
-@pytest.mark.usefixtures("small_seed_baseline")
 def test_evaluate_adds_an_embeddings_row(model: TextClassifier) -> None:
     report = evaluate(model, SMALL_SET, threshold=0.45)
 
@@ -125,7 +105,7 @@ def test_without_the_extra_the_report_says_it_is_not_installed(
     assert "baseline: keywords" in text
 
 
-def test_learns_the_same_from_vectors_given(baseline: embeddings.EmbeddingBaseline) -> None:
+def test_learns_the_same_from_vectors_given(baseline: embeddings.EmbeddingClassifier) -> None:
     given = embeddings.fit(SMALL_SET, vectors=embeddings.embed_examples(SMALL_SET))
 
     assert given.classifier.coef_ == pytest.approx(baseline.classifier.coef_, abs=1e-6)
@@ -134,7 +114,7 @@ def test_learns_the_same_from_vectors_given(baseline: embeddings.EmbeddingBaseli
 
 
 def test_averages_with_a_pipeline_as_a_protocol_member(
-    baseline: embeddings.EmbeddingBaseline,
+    baseline: embeddings.EmbeddingClassifier,
 ) -> None:
     pipeline = fit(
         [Example(f"flight {i} late again", "delay", "en") for i in range(6)]
@@ -153,62 +133,23 @@ def test_averages_with_a_pipeline_as_a_protocol_member(
     assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_the_airline_protocol_cross_fits_the_annotated_posts(
-    extra: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_vectors_embed_each_distinct_text_once_and_keep_the_order(
+    extra: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(protocol, "seed_corpus", lambda: SMALL_SET)
-    tweets = tmp_path / "tweets.csv"
-    rows = [
-        f"{i},X,{sentiment},{reason},2015-02-24,{text} {i}"
-        for i in range(8)
-        for sentiment, reason, text in [
-            ("negative", "Late Flight", "flight delayed by hours"),
-            ("negative", "Lost Luggage", "you lost my bag"),
-            ("positive", "", "great crew thanks"),
-        ]
-    ]
-    tweets.write_text(
-        "tweet_id,airline,airline_sentiment,negativereason,tweet_created,text\n" + "\n".join(rows)
-    )
-    posts = [
-        ("my flight to Denver is two hours late", "delay"),
-        ("where is my suitcase, it never came off the plane", "problem"),
-        ("stuck on the tarmac for ninety minutes now", "delay"),
-        ("my bag arrived torn open and soaked", "problem"),
-        ("still waiting at the gate, no news of the 6pm", "delay"),
-        ("nobody at the desk can find my luggage", "problem"),
-    ]
-    annotated = tmp_path / "annotated.jsonl"
-    annotated.write_text(
-        "".join(
-            json.dumps({"source_id": f"a{i}", "text": text, "label": label, "lang": "en"}) + "\n"
-            for i, (text, label) in enumerate(posts)
-        )
-    )
-    learnt: list[set[str]] = []
-    predicted: list[set[str]] = []
-    real_fit, real_predict = embeddings.fit, TextClassifier.predict
+    embedded: list[list[str]] = []
+    real_embed = embeddings.embed
 
-    def fit_and_note(examples: list[Example], **options: Any) -> embeddings.EmbeddingBaseline:
-        learnt.append({e.text for e in examples})
-        return real_fit(examples, **options)
+    def noted(texts: list[str]) -> Any:
+        embedded.append(list(texts))
+        return real_embed(texts)
 
-    def predict_and_note(self: TextClassifier, texts: list[str]) -> list[Prediction]:
-        predicted.append(set(texts))
-        return real_predict(self, texts)
+    monkeypatch.setattr(embeddings, "embed", noted)
+    vectors = embeddings.Vectors()
+    first, again = SMALL_SET[:3], [SMALL_SET[2], SMALL_SET[0], SMALL_SET[2], SMALL_SET[3]]
 
-    monkeypatch.setattr(embeddings, "fit", fit_and_note)
-    monkeypatch.setattr(TextClassifier, "predict", predict_and_note)
+    assert vectors.of(first).shape == (3, embeddings.DIMENSIONS)
+    matrix = vectors.of(again)
 
-    report = protocol.airline(tweets, annotated, seed="averaged", embeddings=True, cross_fit=3)
-
-    assert report["cross_fit_folds"] == 3
-    assert report["model_version"] == "in-domain|seed|emb+annotated, 3 folds"
-    assert report["overall"]["examples"] == 6
-    texts = {text for text, _ in posts}
-    assert len(predicted) == 3
-    assert set().union(*predicted) == texts
-    for fold, learnt_texts in zip(predicted, learnt, strict=False):
-        # Each fold's member learnt the seed corpus and the other folds' posts, never its own.
-        assert learnt_texts & texts == texts - fold
-        assert {e.text for e in SMALL_SET} <= learnt_texts
+    assert [len(batch) for batch in embedded] == [3, 1]
+    assert np.allclose(matrix, real_embed([normalise(e.text) for e in again]), atol=1e-5)
+    assert vectors.of([]).shape == (0, embeddings.DIMENSIONS)

@@ -2,7 +2,9 @@
 
 import json
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,18 +14,19 @@ from sklearn.preprocessing import FunctionTransformer
 
 from app.config import PACKAGED_MODEL_PATH
 from ml import LABELS
+from ml import embeddings as sentences
 from ml.classifier import AveragedProbabilities
 from ml.dataset import Columns, Example, fingerprint, seed_corpus
 from ml.features import normalise
 from ml.model import METADATA_FILE, MODEL_FILE, ModelError, TextClassifier, probabilities
+from ml.params import TrainingParams, sample_weights
 from ml.train import (
-    TrainingParams,
+    Part,
     cross_validate_averaged,
     fit,
     gather,
     main,
     model_version,
-    sample_weights,
     train,
     train_averaged,
 )
@@ -254,7 +257,10 @@ def test_averaging_needs_data_of_its_own_and_the_seed_corpus(
         with pytest.raises(SystemExit) as exit_:
             main(args)
         assert exit_.value.code == 2
-    assert "--average-seed averages a model of the --data files" in capsys.readouterr().err
+    assert (
+        "--average-seed averages a model of the --data and --corrections files"
+        in capsys.readouterr().err
+    )
 
 
 def test_averaging_needs_two_labels_in_the_own_data(
@@ -266,7 +272,9 @@ def test_averaging_needs_two_labels_in_the_own_data(
         main(["--average-seed", "--data", str(only_delays), "--out", str(tmp_path / "m")])
 
     assert exit_.value.code == 2
-    assert "needs at least two labels in the --data files" in capsys.readouterr().err
+    assert (
+        "needs at least two labels in the --data and --corrections files" in capsys.readouterr().err
+    )
     assert not (tmp_path / "m").exists()
 
 
@@ -275,8 +283,12 @@ def test_the_same_data_split_otherwise_between_the_members_is_another_version(
 ) -> None:
     params = TrainingParams(cv_folds=0)
     examples = [*SMALL, *HISTORY]
-    first = train_averaged(examples[:8], examples[8:], (["a"], ["b"]), params, tmp_path / "a")
-    second = train_averaged(examples[:6], examples[6:], (["a"], ["b"]), params, tmp_path / "b")
+    first = train_averaged(
+        Part(examples[:8], ["a"]), Part(examples[8:], ["b"]), params, tmp_path / "a"
+    )
+    second = train_averaged(
+        Part(examples[:6], ["a"]), Part(examples[6:], ["b"]), params, tmp_path / "b"
+    )
 
     assert first["version"] != second["version"]
     assert first["training_data"]["sha256"] == second["training_data"]["sha256"]
@@ -300,3 +312,112 @@ def test_data_too_small_for_the_folds_is_refused_with_the_reason(
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_embeddings_need_the_averaged_models_and_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write(tmp_path / "history.jsonl", HISTORY)
+    with pytest.raises(SystemExit) as alone:
+        main(["--embeddings", "--data", str(data), "--out", str(tmp_path / "a")])
+    # None in sys.modules makes `import` fail, as where the extra is not installed.
+    monkeypatch.setitem(sys.modules, sentences.MODEL_PACKAGE, None)
+    with pytest.raises(SystemExit) as missing:
+        main(["--average-seed", "--embeddings", "--data", str(data), "--out", str(tmp_path / "b")])
+
+    assert (alone.value.code, missing.value.code) == (2, 2)
+    errors = capsys.readouterr().err
+    assert "--embeddings adds a member to the averaged models: it needs --average-seed" in errors
+    assert "needs the embeddings extra: pip install '.[embeddings]'" in errors
+    assert not (tmp_path / "a").exists()
+    assert not (tmp_path / "b").exists()
+
+
+def test_corrections_alone_can_be_averaged_with_the_seed_corpus(tmp_path: Path) -> None:
+    corrections = _write(tmp_path / "corrections.jsonl", HISTORY)
+
+    assert (
+        main(
+            [
+                "--average-seed",
+                "--corrections",
+                str(corrections),
+                "--cv-folds",
+                "0",
+                "--seed-dir",
+                str(_write_seed(tmp_path)),
+                "--out",
+                str(tmp_path / "m"),
+            ]
+        )
+        == 0
+    )
+
+    metadata = TextClassifier.load(tmp_path / "m").metadata
+    assert [m["sources"] for m in metadata["members"]] == [
+        ["corrections.jsonl"],
+        ["seed corpus (seed/*.jsonl)"],
+    ]
+
+
+def _write_seed(directory: Path) -> Path:
+    seed_dir = directory / "seed"
+    seed_dir.mkdir()
+    _write(seed_dir / "seed.jsonl", SMALL)
+    return seed_dir
+
+
+@pytest.fixture
+def extra() -> None:
+    pytest.importorskip(sentences.MODEL_PACKAGE)
+    pytest.importorskip("sentence_transformers")
+
+
+@pytest.mark.usefixtures("extra")
+def test_the_embeddings_member_learns_the_seed_corpus_and_the_corrections_not_the_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corrections = [
+        Example("the worst airline, your seats are awful", "other", "en"),
+        Example("pire compagnie du monde, sièges horribles", "other", "fr"),
+        Example("what a joke of an airline honestly", "other", "en"),
+        Example("quelle blague cette compagnie franchement", "other", "fr"),
+    ]
+    learnt: list[set[str]] = []
+    real_fit = sentences.fit
+
+    def noted(examples: list[Example], **options: Any) -> sentences.EmbeddingClassifier:
+        learnt.append({e.text for e in examples})
+        return real_fit(examples, **options)
+
+    monkeypatch.setattr(sentences, "fit", noted)
+    params = TrainingParams(cv_folds=4)
+
+    metadata = train_averaged(
+        Part(SMALL, ["seed"]),
+        Part(HISTORY, ["history.jsonl"]),
+        params,
+        tmp_path / "m",
+        corrections=Part(corrections, ["corrections.jsonl"]),
+        embeddings=True,
+    )
+
+    seed, fixes = {e.text for e in SMALL}, {e.text for e in corrections}
+    *folds, final = learnt
+    assert final == seed | fixes
+    # Cross-validation: each fold's member learnt the corrections of the other folds only.
+    assert len(folds) == 4
+    assert all(seed <= texts <= seed | fixes for texts in folds)
+    assert set.union(*folds) == seed | fixes
+    assert all(len(texts & fixes) == len(fixes) - 1 for texts in folds)
+    assert metadata["metrics"]["cv_examples"] == len(HISTORY) + len(corrections)
+    members = metadata["members"]
+    assert [m["examples"] for m in members] == [
+        len(HISTORY) + len(corrections),
+        len(SMALL),
+        len(SMALL) + len(corrections),
+    ]
+    assert members[2]["sources"] == ["seed", "corrections.jsonl"]
+    served = TextClassifier.load(tmp_path / "m")
+    assert served.version == metadata["version"]
+    assert len(served.predict(["the worst airline ever, awful seats"])) == 1
