@@ -8,7 +8,7 @@ PORT ?= 8000
 # `make test` runs the suite in this many processes (pytest-xdist; 0: in this process alone).
 TEST_WORKERS ?= 2
 
-.PHONY: install run test lint format train evaluate clean
+.PHONY: install install-embeddings run test lint format train evaluate clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -20,6 +20,17 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	@touch $@
 
 install: $(VENV)/.installed
+
+# The optional `embeddings` extra (docs/model.md): sentence embeddings for the evaluation's
+# baseline and for models trained with --embeddings. torch's CPU build first: PyPI's default
+# build bundles CUDA (several GB). About 1.1 GB in the venv.
+TORCH ?= torch==2.13.0
+$(VENV)/.embeddings: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[embeddings,dev]"
+	@touch $@
+
+install-embeddings: $(VENV)/.embeddings
 
 run: install
 	$(BIN)/aiguilleur serve --host $(HOST) --port $(PORT) --config $(CONFIG)
