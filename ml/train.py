@@ -269,6 +269,8 @@ def _averaged_metadata(
         {"features": features, "sources": part.sources, "examples": len(part.examples)}
         for features, part in members
     ]
+    if embeddings:
+        metadata["libraries"].update(sentences.library_versions())
     return metadata
 
 

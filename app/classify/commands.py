@@ -143,6 +143,7 @@ def _train_and_register(rest: list[str], settings: Settings, *, register: bool) 
         return status
     if not out_given:
         directory = _settle(directory, settings.model_store)
+        print(f"stored in {directory}")  # the line above named the staging folder
     if register:
         model = TextClassifier.load(directory)
         in_transaction(

@@ -327,6 +327,7 @@ def test_a_retrain_on_corrections_fixes_a_systematic_error(
     assert "training with 24 corrected mentions" in result.stdout
     new = next(v for v in client.get("/v1/models").json()["versions"] if not v["active"])
     assert Path(new["path"]) == (tmp_path / "store" / new["version"]).resolve()
+    assert f"stored in {new['path']}" in result.stdout
     assert "corrections.jsonl" in new["details"]["training_data"]["sources"]
     assert client.post(f"/v1/models/{new['version']}/activate").status_code == 200
 

@@ -418,6 +418,7 @@ def test_the_embeddings_member_learns_the_seed_corpus_and_the_corrections_not_th
         len(SMALL) + len(corrections),
     ]
     assert members[2]["sources"] == ["seed", "corrections.jsonl"]
+    assert set(sentences.EXTRA_DISTRIBUTIONS) <= set(metadata["libraries"])
     served = TextClassifier.load(tmp_path / "m")
     assert served.version == metadata["version"]
     assert len(served.predict(["the worst airline ever, awful seats"])) == 1
