@@ -22,8 +22,10 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 install: $(VENV)/.installed
 
 # The optional `embeddings` extra (docs/model.md): sentence embeddings for the evaluation's
-# baseline and for models trained with --embeddings. torch's CPU build first: PyPI's default
-# build bundles CUDA (several GB). About 1.1 GB in the venv.
+# baseline and for models trained with --embeddings. torch first, as a CPU build: on this
+# project's machines torch==2.13.0 is the CPU build on their disk; elsewhere PyPI's default build
+# bundles CUDA (several GB), so point TORCH at a CPU build (a wheel file, or torch==2.13.0+cpu
+# with PyTorch's CPU index configured for pip). About 1.1 GB in the venv.
 TORCH ?= torch==2.13.0
 $(VENV)/.embeddings: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet "$(TORCH)"

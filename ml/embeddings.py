@@ -9,6 +9,7 @@ holds only the regression; the encoder is loaded from the extra when the model i
 
 import functools
 import importlib
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -149,6 +150,11 @@ def embed_examples(examples: Sequence[Example]) -> NDArray[np.float32]:
 def library_versions() -> dict[str, str]:
     """The versions that make the embeddings, for a model's metadata (the extra is installed)."""
     return {name: metadata.version(name) for name in EXTRA_DISTRIBUTIONS}
+
+
+def fitted_with() -> str:
+    """What, beside its data, makes a member: the encoder, its libraries, the regression's C."""
+    return json.dumps({"encoder": ENCODER, "C": C, **library_versions()}, sort_keys=True)
 
 
 class Vectors:

@@ -242,7 +242,8 @@ def _averaged_metadata(
     embeddings: bool,
 ) -> dict[str, Any]:
     """The metadata of `average`'s members: each one's features, sources and size. The version
-    names each member's data and features, so the same data split otherwise is another one."""
+    names each member's data and features, so the same data split otherwise is another one, and
+    the embeddings member's encoder and libraries, so an upgrade of them is another one too."""
     members = [
         (
             NGRAMS,
@@ -261,7 +262,7 @@ def _averaged_metadata(
         members=[
             fingerprint(part.examples)
             if features == NGRAMS
-            else f"{features} {fingerprint(part.examples)}"
+            else f"{sentences.fitted_with()} {fingerprint(part.examples)}"
             for features, part in members
         ],
     )
@@ -304,13 +305,20 @@ def average(
     return AveragedProbabilities(members)
 
 
-class TooFewToFold(ValueError):
-    """The --data examples cannot be split into the asked cross-validation folds."""
+class RefusedTraining(ValueError):
+    """The examples given cannot train what was asked: the reason is said, nothing written."""
 
 
-def _check_foldable(own: Sequence[Example], folds: int) -> None:
-    if len(own) < folds:
-        raise TooFewToFold(f"{folds} cross-validation folds need at least {folds} --data examples")
+class TooFewToFold(RefusedTraining):
+    """The --data and --corrections examples cannot be split into the asked folds."""
+
+
+def _check_foldable(learnt: Sequence[Example], folds: int) -> None:
+    if len(learnt) < folds:
+        raise TooFewToFold(
+            f"{folds} cross-validation folds need at least {folds} --data and --corrections "
+            "examples"
+        )
 
 
 def cross_validate_averaged(
@@ -331,7 +339,8 @@ def cross_validate_averaged(
     def predict_fold(train: list[int], test: list[int]) -> list[model.Prediction]:
         if len({learnt[i].label for i in train}) < 2:
             raise TooFewToFold(
-                f"a fold of the --data examples would learn a single label: give more "
+                f"a fold of the --data and --corrections examples would learn a single label: "
+                f"give more "
                 f"examples of each label, or fewer --cv-folds than {folds}"
             )
         fold_own = [learnt[i] for i in train if i < len(own)]
@@ -341,7 +350,7 @@ def cross_validate_averaged(
         return classifier.predict([learnt[i].text for i in test])
 
     predictions = cross_fitted(learnt, params.cv_folds, predict_fold, seed=params.seed)
-    # Over the labels of `own`: the base model's other labels are predicted, never gold.
+    # Over the labels of `own` and the corrections: the base model's others are never gold.
     scores = _fold_scores(
         np.array([e.label for e in learnt]), np.array([p.label for p in predictions])
     )
@@ -363,8 +372,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--average-seed",
         action="store_true",
-        help="one model of the --data files, one of the seed corpus (and CLINC150), their "
-        "probabilities averaged; cross-validated on the --data files",
+        help="one model of the --data and --corrections files, one of the seed corpus (and "
+        "CLINC150), their probabilities averaged; cross-validated on the --data and "
+        "--corrections files",
     )
     p.add_argument(
         "--embeddings",
@@ -447,7 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.average_seed:
         try:
             metadata = _train_averaged(args, seed_dir, columns, params)
-        except (ValueError, sentences.EmbeddingsNotInstalled) as error:
+        except (RefusedTraining, sentences.EmbeddingsNotInstalled) as error:
             p.error(str(error))
     else:
         examples, sources = gather(seed_dir, args.clinc, [*args.data, *args.corrections], columns)
@@ -475,7 +485,7 @@ def _train_averaged(
         for paths in (args.data, args.corrections)
     )
     if len({e.label for e in [*own.examples, *corrections.examples]}) < 2:
-        raise ValueError(
+        raise RefusedTraining(
             "--average-seed needs at least two labels in the --data and --corrections files"
         )
     if args.embeddings:

@@ -145,9 +145,10 @@ def test_vectors_embed_each_distinct_text_once_and_keep_the_order(
 
     monkeypatch.setattr(embeddings, "embed", noted)
     vectors = embeddings.Vectors()
-    first, again = SMALL_SET[:3], [SMALL_SET[2], SMALL_SET[0], SMALL_SET[2], SMALL_SET[3]]
+    first = [SMALL_SET[0], SMALL_SET[1], SMALL_SET[0], SMALL_SET[2]]
+    again = [SMALL_SET[2], SMALL_SET[0], SMALL_SET[3], SMALL_SET[2], SMALL_SET[3]]
 
-    assert vectors.of(first).shape == (3, embeddings.DIMENSIONS)
+    assert vectors.of(first).shape == (4, embeddings.DIMENSIONS)
     matrix = vectors.of(again)
 
     assert [len(batch) for batch in embedded] == [3, 1]

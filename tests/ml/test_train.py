@@ -15,6 +15,7 @@ from sklearn.preprocessing import FunctionTransformer
 from app.config import PACKAGED_MODEL_PATH
 from ml import LABELS
 from ml import embeddings as sentences
+from ml import train as training
 from ml.classifier import AveragedProbabilities
 from ml.dataset import Columns, Example, fingerprint, seed_corpus
 from ml.features import normalise
@@ -297,8 +298,14 @@ def test_the_same_data_split_otherwise_between_the_members_is_another_version(
 @pytest.mark.parametrize(
     ("history", "message"),
     [
-        (HISTORY[:1] + HISTORY[8:10], "5 cross-validation folds need at least 5 --data examples"),
-        (HISTORY[:1] + HISTORY[8:], "a fold of the --data examples would learn a single label"),
+        (
+            HISTORY[:1] + HISTORY[8:10],
+            "5 cross-validation folds need at least 5 --data and --corrections examples",
+        ),
+        (
+            HISTORY[:1] + HISTORY[8:],
+            "a fold of the --data and --corrections examples would learn a single label",
+        ),
     ],
 )
 def test_data_too_small_for_the_folds_is_refused_with_the_reason(
@@ -320,8 +327,10 @@ def test_embeddings_need_the_averaged_models_and_the_extra(
     data = _write(tmp_path / "history.jsonl", HISTORY)
     with pytest.raises(SystemExit) as alone:
         main(["--embeddings", "--data", str(data), "--out", str(tmp_path / "a")])
-    # None in sys.modules makes `import` fail, as where the extra is not installed.
+    # None in sys.modules makes `import` fail, as where the extra is not installed; and the
+    # refusal comes before any fitting.
     monkeypatch.setitem(sys.modules, sentences.MODEL_PACKAGE, None)
+    monkeypatch.setattr(training, "fit", _no_fitting)
     with pytest.raises(SystemExit) as missing:
         main(["--average-seed", "--embeddings", "--data", str(data), "--out", str(tmp_path / "b")])
 
@@ -333,6 +342,10 @@ def test_embeddings_need_the_averaged_models_and_the_extra(
     assert not (tmp_path / "b").exists()
 
 
+def _no_fitting(*args: object) -> None:
+    raise AssertionError("fitted before the refusal")
+
+
 def test_corrections_alone_can_be_averaged_with_the_seed_corpus(tmp_path: Path) -> None:
     corrections = _write(tmp_path / "corrections.jsonl", HISTORY)
 
@@ -342,8 +355,6 @@ def test_corrections_alone_can_be_averaged_with_the_seed_corpus(tmp_path: Path) 
                 "--average-seed",
                 "--corrections",
                 str(corrections),
-                "--cv-folds",
-                "0",
                 "--seed-dir",
                 str(_write_seed(tmp_path)),
                 "--out",
@@ -354,6 +365,7 @@ def test_corrections_alone_can_be_averaged_with_the_seed_corpus(tmp_path: Path) 
     )
 
     metadata = TextClassifier.load(tmp_path / "m").metadata
+    assert metadata["metrics"]["cv_examples"] == len(HISTORY)
     assert [m["sources"] for m in metadata["members"]] == [
         ["corrections.jsonl"],
         ["seed corpus (seed/*.jsonl)"],
@@ -422,3 +434,31 @@ def test_the_embeddings_member_learns_the_seed_corpus_and_the_corrections_not_th
     served = TextClassifier.load(tmp_path / "m")
     assert served.version == metadata["version"]
     assert len(served.predict(["the worst airline ever, awful seats"])) == 1
+
+
+@pytest.mark.usefixtures("extra")
+def test_the_embeddings_member_is_named_in_the_version_with_its_data_and_libraries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params = TrainingParams(cv_folds=0)
+    fixes, rest = HISTORY[:2], HISTORY[2:]
+
+    def version(name: str, own: list[Example], corrections: list[Example]) -> str:
+        metadata = train_averaged(
+            Part(SMALL, ["seed"]),
+            Part(own, ["history"]),
+            params,
+            tmp_path / name,
+            corrections=Part(corrections, ["corrections"]),
+            embeddings=True,
+        )
+        return str(metadata["version"])
+
+    as_corrections = version("a", rest, fixes)
+    # The same n-gram models, but the embeddings member learns no corrections.
+    as_data = version("b", [*rest, *fixes], [])
+    real = sentences.library_versions()
+    monkeypatch.setattr(sentences, "library_versions", lambda: {**real, "torch": "9.9.9"})
+    upgraded = version("c", rest, fixes)
+
+    assert len({as_corrections, as_data, upgraded}) == 3
