@@ -384,12 +384,15 @@ def test_a_model_with_an_embeddings_member_learns_the_corrections_and_serves(
         for n in range(10, 34)
     ] + [{"text": f"My bag {n} never arrived in Lille", "label": "problem"} for n in range(24)]
     history.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    seed = _a_part_of_the_seed_corpus(tmp_path / "seed", per_label_and_language=20)
 
     result = run_cli(
         "train",
         "--include-corrections",
         "--average-seed",
         "--embeddings",
+        "--seed-dir",
+        str(seed.parent),
         "--data",
         str(history),
         "--cv-folds",
@@ -403,8 +406,9 @@ def test_a_model_with_an_embeddings_member_learns_the_corrections_and_serves(
     history_member, seed_member, embeddings_member = new["details"]["members"]
     assert history_member["sources"] == ["history.jsonl", "corrections.jsonl"]
     assert history_member["examples"] == 72
-    assert seed_member["examples"] == len(seed_corpus())
-    assert embeddings_member["examples"] == len(seed_corpus()) + len(CORRECTED)
+    seed_size = len(seed.read_text().splitlines())
+    assert seed_member["examples"] == seed_size
+    assert embeddings_member["examples"] == seed_size + len(CORRECTED)
     assert embeddings_member["features"] == "sentence embeddings (all-MiniLM-L6-v2)"
     assert client.post(f"/v1/models/{new['version']}/activate").status_code == 200
     assert labels_of(client, UNSEEN) == ["schedule"] * len(UNSEEN)
@@ -412,6 +416,22 @@ def test_a_model_with_an_embeddings_member_learns_the_corrections_and_serves(
     posted = client.post("/v1/mentions", json=mention("emb-1", DELAY_EN)).json()
     assert posted["classification"]["model_version"] == new["version"]
     assert posted["classification"]["label"] == "delay"
+
+
+def _a_part_of_the_seed_corpus(directory: Path, *, per_label_and_language: int) -> Path:
+    """The first posts of each label and language of the seed corpus, in one file: embedding
+    them takes seconds, the whole corpus a minute on two busy cores."""
+    kept: dict[tuple[str, str | None], int] = {}
+    rows = []
+    for example in seed_corpus():
+        key = (example.label, example.lang)
+        kept[key] = kept.get(key, 0) + 1
+        if kept[key] <= per_label_and_language:
+            rows.append({"text": example.text, "label": example.label, "lang": example.lang})
+    directory.mkdir()
+    path = directory / "seed.jsonl"
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    return path
 
 
 def test_a_refused_training_leaves_nothing_in_the_model_store(
