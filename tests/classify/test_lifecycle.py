@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -299,6 +300,23 @@ UNSEEN = [
 ]
 
 
+def train_a_version(
+    client: TestClient, database_url: str, store: Path, *options: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """`aiguilleur train OPTIONS --cv-folds 0` into `store`; its output and the new version."""
+    result = run_cli(
+        "train",
+        *options,
+        "--cv-folds",
+        "0",
+        database_url=database_url,
+        AIGUILLEUR_MODEL_STORE=str(store),
+    )
+    assert result.returncode == 0, result.stderr
+    versions = client.get("/v1/models").json()["versions"]
+    return result, next(v for v in versions if not v["active"])
+
+
 def labels_of(client: TestClient, texts: list[str]) -> list[str]:
     bodies = [{"text": text, "account": "TransNordRail"} for text in texts]
     return [client.post("/v1/routing/explain", json=b).json()["label"] for b in bodies]
@@ -315,17 +333,8 @@ def test_a_retrain_on_corrections_fixes_a_systematic_error(
         ).json()
         client.post(f"/v1/mentions/{posted['id']}/label", json={"label": "schedule"})
 
-    result = run_cli(
-        "train",
-        "--include-corrections",
-        "--cv-folds",
-        "0",
-        database_url=database_url,
-        AIGUILLEUR_MODEL_STORE=str(tmp_path / "store"),
-    )
-    assert result.returncode == 0, result.stderr
+    result, new = train_a_version(client, database_url, tmp_path / "store", "--include-corrections")
     assert "training with 24 corrected mentions" in result.stdout
-    new = next(v for v in client.get("/v1/models").json()["versions"] if not v["active"])
     assert Path(new["path"]) == (tmp_path / "store" / new["version"]).resolve()
     assert f"stored in {new['path']}" in result.stdout
     assert "corrections.jsonl" in new["details"]["training_data"]["sources"]
@@ -345,18 +354,9 @@ def test_a_model_averaged_with_a_history_is_registered_and_serves(
     ]
     history.write_text("".join(json.dumps(row) + "\n" for row in rows))
 
-    result = run_cli(
-        "train",
-        "--average-seed",
-        "--data",
-        str(history),
-        "--cv-folds",
-        "0",
-        database_url=database_url,
-        AIGUILLEUR_MODEL_STORE=str(tmp_path / "store"),
+    _, new = train_a_version(
+        client, database_url, tmp_path / "store", "--average-seed", "--data", str(history)
     )
-    assert result.returncode == 0, result.stderr
-    new = next(v for v in client.get("/v1/models").json()["versions"] if not v["active"])
     assert [m["examples"] for m in new["details"]["members"]] == [48, len(seed_corpus())]
     assert client.post(f"/v1/models/{new['version']}/activate").status_code == 200
 
@@ -386,8 +386,10 @@ def test_a_model_with_an_embeddings_member_learns_the_corrections_and_serves(
     history.write_text("".join(json.dumps(row) + "\n" for row in rows))
     seed = _a_part_of_the_seed_corpus(tmp_path / "seed", per_label_and_language=20)
 
-    result = run_cli(
-        "train",
+    _, new = train_a_version(
+        client,
+        database_url,
+        tmp_path / "store",
         "--include-corrections",
         "--average-seed",
         "--embeddings",
@@ -395,14 +397,8 @@ def test_a_model_with_an_embeddings_member_learns_the_corrections_and_serves(
         str(seed.parent),
         "--data",
         str(history),
-        "--cv-folds",
-        "0",
-        database_url=database_url,
-        AIGUILLEUR_MODEL_STORE=str(tmp_path / "store"),
     )
 
-    assert result.returncode == 0, result.stderr
-    new = next(v for v in client.get("/v1/models").json()["versions"] if not v["active"])
     history_member, seed_member, embeddings_member = new["details"]["members"]
     assert history_member["sources"] == ["history.jsonl", "corrections.jsonl"]
     assert history_member["examples"] == 72

@@ -15,6 +15,7 @@ from ml.model import Prediction, TextClassifier
 from ml.params import TrainingParams
 from ml.protocol import airline, airline_history, binary, derived_airline_label, main
 from ml.train import fit
+from tests.ml.examples import SMALL_SET
 
 
 @pytest.mark.parametrize(
@@ -154,15 +155,6 @@ def _small_airline_files(directory: Path) -> tuple[Path, Path, list[tuple[str, s
     return tweets, annotated, posts
 
 
-SEED = [
-    Example("What time is the first train to Lyon tomorrow?", "schedule", "en"),
-    Example("My flight has been delayed three hours, again", "delay", "en"),
-    Example("You lost my suitcase and nobody answers the phone", "problem", "en"),
-    Example("Thanks to the crew, lovely flight!", "praise", "en"),
-    Example("lol what a meme", "other", "en"),
-]
-
-
 @pytest.mark.parametrize("with_embeddings", [False, True], ids=["n-grams", "embeddings"])
 def test_the_airline_protocol_learns_the_annotated_posts_as_corrections_fold_by_fold(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_embeddings: bool
@@ -170,7 +162,7 @@ def test_the_airline_protocol_learns_the_annotated_posts_as_corrections_fold_by_
     if with_embeddings:
         pytest.importorskip(embeddings.MODEL_PACKAGE)
         pytest.importorskip("sentence_transformers")
-    monkeypatch.setattr(protocol, "seed_corpus", lambda: SEED)
+    monkeypatch.setattr(protocol, "seed_corpus", lambda: SMALL_SET)
     tweets, annotated, posts = _small_airline_files(tmp_path)
     history = {e.text for e in airline_history(tweets, set())}
     learnt: dict[str, list[set[str]]] = {"n-grams": [], "embeddings": []}
@@ -204,7 +196,7 @@ def test_the_airline_protocol_learns_the_annotated_posts_as_corrections_fold_by_
     texts = {text for text, _ in posts}
     assert len(predicted) == 3
     assert set().union(*predicted) == texts
-    seed = {e.text for e in SEED}
+    seed = {e.text for e in SMALL_SET}
     # The seed model is fitted once; each fold's history model learnt the history and the other
     # folds' posts, and its embeddings member the seed corpus and those posts, never its own.
     assert learnt["n-grams"][0] == seed
