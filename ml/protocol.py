@@ -116,10 +116,9 @@ def airline(
         if not cross_fit:
             report = evaluate(averaged([]), examples, threshold)
         else:
-            report = _cross_fitted(
-                averaged, examples, cross_fit, sorted(set(e.label for e in training)), threshold
-            )
-            report["model_version"] = f"{name}+annotated, {cross_fit} folds"
+            labels = sorted({e.label for e in training})
+            version = f"{name}+annotated, {cross_fit} folds"
+            report = _cross_fitted(averaged, examples, cross_fit, labels, version, threshold)
     report["training_examples"] = dict(sorted(Counter(e.label for e in training).items()))
     return report
 
@@ -148,6 +147,7 @@ def _cross_fitted(
     examples: list[Example],
     folds: int,
     labels: list[str],
+    version: str,
     threshold: float,
 ) -> dict[str, Any]:
     """The annotated posts as the agents' corrections: each fold predicted by the averaged
@@ -158,7 +158,7 @@ def _cross_fitted(
         return classifier.predict([examples[i].text for i in test])
 
     predictions = cross_fitted(examples, folds, predict_fold)
-    report = evaluate_predictions("", labels, examples, predictions, threshold)
+    report = evaluate_predictions(version, labels, examples, predictions, threshold)
     report["cross_fit_folds"] = folds
     return report
 
