@@ -339,9 +339,8 @@ def cross_validate_averaged(
     def predict_fold(train: list[int], test: list[int]) -> list[model.Prediction]:
         if len({learnt[i].label for i in train}) < 2:
             raise TooFewToFold(
-                f"a fold of the --data and --corrections examples would learn a single label: "
-                f"give more "
-                f"examples of each label, or fewer --cv-folds than {folds}"
+                "a fold of the --data and --corrections examples would learn a single label: "
+                f"give more examples of each label, or fewer --cv-folds than {folds}"
             )
         fold_own = [learnt[i] for i in train if i < len(own)]
         fold_corrections = [learnt[i] for i in train if i >= len(own)]
