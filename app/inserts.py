@@ -10,6 +10,7 @@ processors SQLAlchemy would use, with the same Python-side column defaults.
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Column, Table, insert
@@ -30,25 +31,38 @@ class CompiledInsert:
     positional: bool  # "?" parameters (tuples) rather than named ones (dictionaries)
 
     def parameters(self, rows: Sequence[dict[str, Any]]) -> list[Any]:
-        width = len(self.names) - len(self.defaults)
-        steps = list(zip(self.names, self.processors, strict=True))
-        out = []
+        """The rows as the driver takes them. Built column by column, each column's values
+        through its processor with `map`: a batch has thousands of rows of a dozen values, and
+        a Python loop over every value cost more than the insert."""
+        if not rows:
+            return []
+        given = [name for name in self.names if name not in self.defaults]
         for row in rows:
-            if len(row) != width:
+            if len(row) != len(given):
                 raise _other_columns(row)
-            values = []
-            for name, process in steps:
-                if name in row:
-                    value = row[name]
-                elif name in self.defaults:
-                    value = self.defaults[name]()
-                else:  # as wide as the first row, but other keys
-                    raise _other_columns(row)
-                values.append(process(value) if process else value)
-            out.append(
-                tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
-            )
-        return out
+        try:
+            by_name = _columns_of(rows, given)
+        except KeyError:  # as wide as the first row, but other keys
+            odd = next(row for row in rows if not row.keys() >= set(given))
+            raise _other_columns(odd) from None
+        columns = []
+        for name, process in zip(self.names, self.processors, strict=True):
+            default = self.defaults.get(name)
+            values = [default() for _ in rows] if default else by_name[name]
+            columns.append(list(map(process, values)) if process else values)
+        if self.positional:
+            return list(zip(*columns, strict=True))
+        return [dict(zip(self.names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def _columns_of(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, Sequence[Any]]:
+    """Each named column's values, in the rows' order."""
+    if not names:
+        return {}
+    if len(names) == 1:  # itemgetter of one name gives the value, not a tuple
+        return {names[0]: [row[names[0]] for row in rows]}
+    take = itemgetter(*names)
+    return dict(zip(names, zip(*map(take, rows), strict=True), strict=True))
 
 
 def _other_columns(row: dict[str, Any]) -> ValueError:

@@ -1,11 +1,14 @@
-"""JSON columns are written by orjson, with json for what orjson refuses; the change locks."""
+"""JSON columns are written by orjson, with json for what orjson refuses; timestamps are stored
+in UTC; the change locks."""
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import DateTime, Engine, func, literal, select, text
+from sqlalchemy.dialects import sqlite
 
-from app.db import dump_json, make_sessionmaker, one_at_a_time
+from app.db import UTCDateTime, dump_json, make_sessionmaker, one_at_a_time
 from tests.conftest import POSTGRES_URL
 
 
@@ -20,6 +23,46 @@ def test_integer_keys_become_strings_as_with_json() -> None:
 
 def test_an_integer_past_64_bits_still_goes_through() -> None:
     assert json.loads(dump_json({"id": 2**70})) == {"id": 2**70}
+
+
+PARIS_WINTER = timezone(timedelta(hours=1))
+INSTANTS = [
+    datetime(2026, 12, 7, 8, 15, 0, tzinfo=PARIS_WINTER),  # no microseconds: still written
+    datetime(2026, 12, 7, 23, 59, 59, 999_999, tzinfo=UTC),
+    datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC),  # a year of one digit, padded to four
+    datetime(2026, 3, 29, 2, 30, tzinfo=timezone(timedelta(hours=-9, minutes=-30))),
+]
+
+
+@pytest.mark.parametrize("instant", INSTANTS)
+def test_sqlite_timestamps_are_the_text_sqlalchemy_writes_in_utc(instant: datetime) -> None:
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    sqlalchemys = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert ours is not None
+    assert sqlalchemys is not None
+
+    assert ours(instant) == sqlalchemys(instant.astimezone(UTC))
+
+
+def test_a_naive_timestamp_is_refused_on_sqlite_too() -> None:
+    dialect = sqlite.dialect()
+    bind = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert bind is not None
+
+    with pytest.raises(ValueError, match="naive"):
+        bind(datetime(2026, 12, 7, 8, 15))  # naive: the case under test
+    assert bind(None) is None
+
+
+@pytest.mark.parametrize("instant", INSTANTS)
+def test_a_timestamp_reads_back_as_the_same_instant_in_utc(
+    engine: Engine, instant: datetime
+) -> None:
+    with engine.connect() as connection:
+        stored = connection.execute(select(literal(instant, UTCDateTime()))).scalar_one()
+    assert stored == instant
+    assert stored.tzinfo == UTC
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="advisory locks are PostgreSQL's")

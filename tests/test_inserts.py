@@ -5,7 +5,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, insert, select, text
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 
 from app.db import make_sessionmaker, table_of
 from app.inserts import compile_insert, insert_rows
@@ -92,3 +93,18 @@ def test_a_column_without_default_left_out_is_not_in_the_statement() -> None:
     compiled = compile_insert(sqlite.dialect(), table_of(Team), ("slug", "name"))
     assert "hours" not in compiled.names
     assert {"members", "sla", "created_at", "updated_at"} <= set(compiled.names)
+
+
+@pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.psycopg.dialect()])
+def test_each_row_keeps_its_own_values_in_the_statements_order(dialect: Dialect) -> None:
+    compiled = compile_insert(dialect, table_of(Team), ("slug", "name"))
+    rows = [{"name": f"Team {i}", "slug": f"team-{i}"} for i in range(3)]
+
+    parameters = compiled.parameters(rows)
+
+    as_dicts = [
+        p if isinstance(p, dict) else dict(zip(compiled.names, p, strict=True)) for p in parameters
+    ]
+    assert [(p["slug"], p["name"]) for p in as_dicts] == [(r["slug"], r["name"]) for r in rows]
+    assert all(isinstance(p, tuple) == compiled.positional for p in parameters)
+    assert compiled.parameters([]) == []
