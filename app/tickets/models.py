@@ -25,6 +25,9 @@ class Ticket(Base):
             "uq_tickets_open_conversation", "conversation_key", where="state != 'resolved'"
         ),
         Index(None, "team_id", "state", "priority", "due_at"),
+        # A thread's tickets, open or resolved since a moment: every group of new posts asks
+        # which of its threads have one (without it, a scan of every ticket ever opened).
+        Index(None, "conversation_key", "resolved_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -38,7 +41,7 @@ class Ticket(Base):
     tags: Mapped[list[str]] = mapped_column(default=list)
     assignee: Mapped[str | None] = mapped_column(String(100), index=True)
     # Set by a claim: past this moment the ticket may be claimed by someone else.
-    lease_expires_at: Mapped[datetime | None]
+    lease_expires_at: Mapped[datetime | None] = mapped_column(index=True)  # the expiry sweep
     # The next deadline not yet met (first response, then resolution): the queue's order.
     due_at: Mapped[datetime]
     breached: Mapped[bool] = mapped_column(default=False)

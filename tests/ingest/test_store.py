@@ -1,14 +1,20 @@
 """The set-based writes of new posts match what the one-by-one path of tickets writes."""
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
-from app.db import make_sessionmaker
+from app.db import make_sessionmaker, utcnow
 from app.teams.models import Team
-from app.tickets import sla
-from app.tickets.models import Ticket
+from app.tickets import sla, workflow
+from app.tickets.models import Ticket, TicketState
 from tests.builders import CEO, DELAY_EN, PRESS_EN, PROBLEM_EN, mention
+from tests.conftest import POSTGRES_URL
+
+SQLITE = not POSTGRES_URL
 
 
 def test_tickets_opened_with_their_batch_have_the_deadlines_sla_schedule_gives(
@@ -81,3 +87,48 @@ def test_a_failing_look_up_raises_its_own_error(engine: Engine) -> None:
         session.rollback()
 
     assert "no_such_column" in str(raised.value)
+
+
+@pytest.mark.skipif(not SQLITE, reason="reads SQLite's query plans")
+def test_ingest_and_the_sweep_find_tickets_through_indexes(
+    client: TestClient, engine: Engine, statements: dict[str, Any]
+) -> None:
+    """A look-up that scans the tickets costs more with every ticket ever opened: the thread
+    look-up of each group of new posts did, until it had an index."""
+    client.post("/v1/mentions/batch", json={"mentions": [mention("b1", DELAY_EN)]})
+    first = client.post("/v1/mentions", json=mention("s1", DELAY_EN, conversation_id="t"))
+    with make_sessionmaker(engine)() as session, session.begin():  # its ticket, resolved
+        ticket = session.get_one(Ticket, first.json()["routing"]["ticket_id"])
+        ticket.state, ticket.resolved_at = TicketState.RESOLVED, utcnow()
+    client.post("/v1/mentions", json=mention("s2", DELAY_EN, conversation_id="t"))  # reopens it
+    client.post("/v1/mentions", json=mention("s3", DELAY_EN, conversation_id="t"))  # joins it
+    with make_sessionmaker(engine)() as session, session.begin():
+        workflow.sweep(session=session, now=utcnow())
+
+    with engine.connect() as connection:
+        plans = {
+            sql: [
+                row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+            ]
+            for sql, params in statements.items()
+        }
+
+    assert any("resolved_at >=" in sql for sql in plans)  # the reopening's look-up ran
+    assert any("lease_expires_at <=" in sql for sql in plans)  # and the sweep's
+    scans = {sql: plan for sql, plan in plans.items() if "SCAN tickets" in plan}
+    assert scans == {}
+
+
+@pytest.fixture
+def statements() -> Iterator[dict[str, Any]]:
+    """Each distinct statement that reads the tickets, in any engine (the application's own
+    included), with its first parameters, until the end of the test."""
+    seen: dict[str, Any] = {}
+
+    def capture(_conn: Any, _cursor: Any, sql: str, params: Any, _context: Any, many: bool) -> None:
+        if "FROM tickets" in sql and sql.lstrip().upper().startswith(("SELECT", "UPDATE")):
+            seen.setdefault(sql, params[0] if many else params)
+
+    event.listen(Engine, "before_cursor_execute", capture)
+    yield seen
+    event.remove(Engine, "before_cursor_execute", capture)
