@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from itertools import pairwise
 from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -154,14 +155,22 @@ class Calendar:
             f" {last_end.isoformat()}: check its weekly hours and holidays"
         )
 
-    def _spans_of(self, day: date) -> list[Span]:
+    def _spans_of(self, day: date) -> tuple[Span, ...]:
         """The spans of one local date in UTC; a DST change can make one empty (end <= start)."""
-        if day in self.holidays:
-            return []
-        return [
-            (_wall_clock(day, start, self.zone), _wall_clock(day, end, self.zone))
-            for start, end in self.week[day.weekday()]
-        ]
+        return _day_spans(self, day)
+
+
+# Every ticket a group of posts opens has its deadlines computed, each from a walk over the open
+# days ahead, and the same few days come again and again (each group builds its calendars
+# anew, equal to the last ones): converting their hours to UTC was most of that walk.
+@lru_cache(maxsize=4096)
+def _day_spans(calendar: Calendar, day: date) -> tuple[Span, ...]:
+    if day in calendar.holidays:
+        return ()
+    return tuple(
+        (_wall_clock(day, start, calendar.zone), _wall_clock(day, end, calendar.zone))
+        for start, end in calendar.week[day.weekday()]
+    )
 
 
 def _wall_clock(day: date, minute: int, zone: ZoneInfo) -> datetime:
