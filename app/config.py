@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     # repr=False: a PostgreSQL URL may hold a password, and settings get printed in tracebacks.
     database_url: str = Field(default="sqlite:///./var/aiguilleur.db", repr=False)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
+    # How often a thread of the server (or of an import) copies SQLite's write-ahead log back
+    # into the database, instead of the commit that fills it; 0: the commit does (SQLite's way).
+    sqlite_checkpoint_seconds: float = Field(default=0.25, ge=0, le=60)
     model_path: Path = PACKAGED_MODEL_PATH  # a directory with model.skops and metadata.json
     confidence_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
     triage_margin: float = Field(default=0.0, ge=0.0, le=1.0)

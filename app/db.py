@@ -135,8 +135,11 @@ def dump_json(value: Any) -> str:
 SQLITE_POOL_SIZE = 40  # anyio's default number of worker threads
 
 
-def make_engine(settings: Settings) -> Engine:
-    """An engine for the configured database; SQLite gets WAL, a busy timeout and write locks."""
+def make_engine(settings: Settings, *, background_checkpoints: bool = False) -> Engine:
+    """An engine for the configured database; SQLite gets WAL, a busy timeout and write locks.
+
+    `background_checkpoints`: the caller runs `app.checkpoints.start` on this engine, so its
+    commits leave the write-ahead log to that thread (up to a safety limit)."""
     url = make_url(settings.database_url)
     if url.get_backend_name() != "sqlite":
         return create_engine(
@@ -164,11 +167,20 @@ def make_engine(settings: Settings) -> Engine:
         pool_use_lifo=True,
         json_serializer=dump_json,
     )
-    _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
+    background = background_checkpoints and settings.sqlite_checkpoint_seconds > 0
+    autocheckpoint = BACKGROUND_AUTOCHECKPOINT_PAGES if background else SQLITE_AUTOCHECKPOINT_PAGES
+    _configure_sqlite(engine, settings.sqlite_busy_timeout_ms, autocheckpoint)
     return engine
 
 
-def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+# The write-ahead log's size (in 4 KiB pages) past which the commit that grows it copies it back
+# into the database: SQLite's default. Where a thread does it in the background, the commits
+# only do it past ten times that, should that thread fall behind.
+SQLITE_AUTOCHECKPOINT_PAGES = 1_000
+BACKGROUND_AUTOCHECKPOINT_PAGES = 10_000
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int, autocheckpoint_pages: int) -> None:
     # pysqlite opens transactions lazily and upgrades read locks to write locks mid-transaction,
     # which fails at once (SQLITE_BUSY) under concurrency instead of waiting. Writers take the
     # write lock at BEGIN so that they queue on the busy timeout; readers (marked read_only) begin
@@ -181,6 +193,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app import __doc__ as description
-from app import heap
+from app import checkpoints, heap
 from app.access.cache import KeyCache
 from app.accounts.router import router as accounts_router
 from app.classify import serving
@@ -49,7 +49,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings)
+        engine = make_engine(settings, background_checkpoints=True)
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
@@ -65,6 +65,9 @@ def create_app(
                 state=app.state, sessions=app.state.sessionmaker, settings=settings
             )
         ]
+        checkpointing = checkpoints.start(engine, every_seconds=settings.sqlite_checkpoint_seconds)
+        if checkpointing is not None:
+            background.append(checkpointing)
         in_process = settings.worker_in_process
         if in_process is None:
             in_process = settings.is_sqlite and with_worker

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
-from app import heap
+from app import checkpoints, heap
 from app.accounts import service as accounts
 from app.classify import serving
 from app.classify.service import Classifier, Verdict
@@ -51,14 +51,15 @@ def import_file(
         except (OSError, ValueError) as error:  # no such file; a format that cannot be told
             print(f"error: {error}", file=sys.stderr)
             return 2
-        engine = make_engine(settings)
+        engine = make_engine(settings, background_checkpoints=True)
         try:
             sessions = make_sessionmaker(engine)
             refused = content.refused + _unknown_accounts(sessions, content)
             if refused:
                 return _refuse(path, refused)
             size = min(chunk or settings.max_batch_items, settings.max_batch_items)
-            created = _ingest(sessions, ahead, content, size, settings)
+            with checkpoints.running(engine, every_seconds=settings.sqlite_checkpoint_seconds):
+                created = _ingest(sessions, ahead, content, size, settings)
         except HelperFailed as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
