@@ -171,7 +171,7 @@ def _insert_mentions(*, session: Session, posts: Sequence[Post]) -> dict[Key, Wr
     # whose compilation would cost more than the insert. It is only needed after a conflict.
     session.flush()  # outside the try: a pending row's error is not this insert's conflict
     try:
-        with _alone(session):
+        with _alone(session, len(rows)):
             inserted = session.execute(insert(table).returning(*returned), rows).all()
     except IntegrityError:
         statement = (
@@ -189,13 +189,15 @@ def _insert_mentions(*, session: Session, posts: Sequence[Post]) -> dict[Key, Wr
 
 
 @contextmanager
-def _alone(session: Session) -> Iterator[None]:
-    """The block's statement may fail on a conflict (caught by the caller) without failing the
-    transaction. PostgreSQL aborts the whole transaction on an error, so the statement runs in
-    a savepoint there. SQLite backs out the failed statement alone and the transaction goes
-    on, so a savepoint would only cost its two statements: on a group of single posts, a
-    tenth of the transaction's fixed cost."""
-    if session.get_bind().dialect.name == "sqlite":
+def _alone(session: Session, rows: int) -> Iterator[None]:
+    """The block's INSERT of these rows may fail on a conflict (caught by the caller) without
+    failing the transaction. PostgreSQL aborts the whole transaction on an error, so the
+    statement runs in a savepoint there. SQLite backs out the failed statement alone and the
+    transaction goes on, so a savepoint would only cost its two statements (on a group of
+    single posts, a tenth of the transaction's fixed cost), as long as the rows go in one
+    statement: SQLAlchemy sends more than a page of them as several."""
+    dialect = session.get_bind().dialect
+    if dialect.name == "sqlite" and rows <= dialect.insertmanyvalues_page_size:
         yield
         return
     with session.begin_nested():
@@ -418,7 +420,7 @@ def _open_tickets(
     table = table_of(Ticket)
     session.flush()  # outside the try: a pending row's error is not this insert's conflict
     try:
-        with _alone(session):
+        with _alone(session, len(rows)):
             returned = session.execute(
                 insert(table).returning(table.c.id, table.c.first_mention_id), rows
             ).all()

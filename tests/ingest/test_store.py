@@ -7,12 +7,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, text
 
+from app.config import Settings
 from app.db import make_sessionmaker, utcnow
 from app.teams.models import Team
 from app.tickets import sla, workflow
 from app.tickets.models import Ticket, TicketState
 from tests.builders import CEO, DELAY_EN, PRESS_EN, PROBLEM_EN, mention
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, Db
 
 SQLITE = not POSTGRES_URL
 
@@ -132,3 +133,34 @@ def statements() -> Iterator[dict[str, Any]]:
     event.listen(Engine, "before_cursor_execute", capture)
     yield seen
     event.remove(Engine, "before_cursor_execute", capture)
+
+
+def test_a_conflict_past_the_first_page_of_a_large_batch_leaves_nothing_half_written(
+    client: TestClient, settings: Settings, db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLAlchemy sends more than 1,000 rows as several INSERTs; when one fails on a post
+    another process stored meanwhile, the pages before it must be undone too (a savepoint),
+    or their posts would be stored without classification, routing or ticket."""
+    from app.classify.models import Classification
+    from app.ingest import service
+    from app.ingest.models import Mention
+
+    monkeypatch.setattr(settings, "max_batch_items", 1_200)
+    monkeypatch.setattr(settings, "max_body_bytes", 4_000_000)
+    late = f"p{1_150:05d}"  # past the first 1,000 in key order
+    client.post("/v1/mentions", json=mention(late, PRESS_EN, author={"handle": "early"}))
+    real, calls = service._existing, []
+
+    def blind_once(**kwargs: Any) -> Any:  # as if another process stored it after our look-up
+        calls.append(1)
+        return {} if len(calls) == 1 else real(**kwargs)
+
+    monkeypatch.setattr(service, "_existing", blind_once)
+    batch = [mention(f"p{i:05d}", PRESS_EN, author={"handle": f"r{i}"}) for i in range(1_200)]
+
+    answer = client.post("/v1/mentions/batch", json={"mentions": batch})
+
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["created"], answer.json()["duplicates"]) == (1_199, 1)
+    assert db.count(Mention) == 1_200
+    assert db.count(Classification) == 1_200
