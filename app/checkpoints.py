@@ -15,6 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -27,20 +28,30 @@ def start(
     """The thread checkpointing this engine's SQLite file, and the event that stops it; None for
     another database, an in-memory one, or an interval of 0. Give the engine
     `background_checkpoints=True` (see `app.db.make_engine`)."""
-    url = engine.url
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+    if engine.url.get_backend_name() != "sqlite" or every_seconds <= 0:
         return None
-    if every_seconds <= 0:
+    target = _target(engine)
+    if target is None:
         return None
     stop = threading.Event()
     thread = threading.Thread(
-        target=_run,
-        args=(url.database, bool(url.query.get("uri")), every_seconds, stop),
-        name="aiguilleur-checkpoints",
-        daemon=True,
+        target=_run, args=(target, every_seconds, stop), name="aiguilleur-checkpoints", daemon=True
     )
     thread.start()
     return thread, stop
+
+
+def _target(engine: Engine) -> str | None:
+    """The file the engine's connections use (SQLite says which: a relative name was resolved
+    when the engine was made, whatever the working directory is now), as a URI that opens it
+    read-write and never creates it; None for a database in memory."""
+    connection = engine.raw_connection()
+    try:
+        files = {name: file for _, name, file in connection.execute("PRAGMA database_list")}
+    finally:
+        connection.close()
+    file = files.get("main")
+    return f"{Path(file).as_uri()}?mode=rw" if file else None
 
 
 @contextmanager
@@ -56,8 +67,12 @@ def running(engine: Engine, *, every_seconds: float) -> Iterator[None]:
             thread.join()
 
 
-def _run(path: str, uri: bool, every_seconds: float, stop: threading.Event) -> None:
-    connection = sqlite3.connect(path, isolation_level=None, uri=uri)
+def _run(target: str, every_seconds: float, stop: threading.Event) -> None:
+    try:
+        connection = sqlite3.connect(target, uri=True, isolation_level=None)
+    except sqlite3.Error:
+        log.exception("cannot open the SQLite database to checkpoint it; the commits will")
+        return
     try:
         while not stop.wait(every_seconds):
             checkpoint(connection)

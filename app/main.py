@@ -1,6 +1,7 @@
 """The FastAPI application: settings, database, model, routes."""
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -60,30 +61,35 @@ def create_app(
             sessions=app.state.sessionmaker, settings=settings, given=classifier
         )
         log.info("serving model %s", app.state.classifier.version)
-        background = [
-            serving.start_following(
-                state=app.state, sessions=app.state.sessionmaker, settings=settings
-            )
-        ]
-        checkpointing = checkpoints.start(engine, every_seconds=settings.sqlite_checkpoint_seconds)
-        if checkpointing is not None:
-            background.append(checkpointing)
-        in_process = settings.worker_in_process
-        if in_process is None:
-            in_process = settings.is_sqlite and with_worker
-        if in_process:
-            background.extend(
-                worker.start_threads(
-                    sessions=app.state.sessionmaker, settings=settings, models=app.state
+        # Stopped however the start ends: a step that fails must not leave threads running.
+        background: list[tuple[threading.Thread, threading.Event]] = []
+        ingest_batcher: batcher.Batcher | None = None
+        try:
+            background.append(
+                serving.start_following(
+                    state=app.state, sessions=app.state.sessionmaker, settings=settings
                 )
             )
-        app.state.batcher = batcher.for_app(app.state, settings)
-        app.state.batcher.start()
-        heap.settle()
-        try:
+            every = settings.sqlite_checkpoint_seconds
+            checkpointing = checkpoints.start(engine, every_seconds=every)
+            if checkpointing is not None:
+                background.append(checkpointing)
+            in_process = settings.worker_in_process
+            if in_process is None:
+                in_process = settings.is_sqlite and with_worker
+            if in_process:
+                background.extend(
+                    worker.start_threads(
+                        sessions=app.state.sessionmaker, settings=settings, models=app.state
+                    )
+                )
+            ingest_batcher = app.state.batcher = batcher.for_app(app.state, settings)
+            ingest_batcher.start()
+            heap.settle()
             yield
         finally:
-            await app.state.batcher.stop()
+            if ingest_batcher is not None:
+                await ingest_batcher.stop()
             for _, stop in background:
                 stop.set()
             for thread, _ in background:
