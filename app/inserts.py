@@ -50,6 +50,8 @@ class CompiledInsert:
             default = self.defaults.get(name)
             values = [default() for _ in rows] if default else by_name[name]
             columns.append(list(map(process, values)) if process else values)
+        if not columns:  # every column left to the database: one empty row each
+            return [() if self.positional else {} for _ in rows]
         if self.positional:
             return list(zip(*columns, strict=True))
         return [dict(zip(self.names, values, strict=True)) for values in zip(*columns, strict=True)]

@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from app.db import make_sessionmaker, table_of
-from app.inserts import compile_insert, insert_rows
+from app.inserts import CompiledInsert, compile_insert, insert_rows
 from app.outbox.models import OutboxEvent
 from app.teams.models import Team
 from app.tickets.models import Ticket, TicketState
@@ -108,3 +108,9 @@ def test_each_row_keeps_its_own_values_in_the_statements_order(dialect: Dialect)
     assert [(p["slug"], p["name"]) for p in as_dicts] == [(r["slug"], r["name"]) for r in rows]
     assert all(isinstance(p, tuple) == compiled.positional for p in parameters)
     assert compiled.parameters([]) == []
+
+
+def test_rows_that_leave_every_column_to_the_database_are_each_still_a_row() -> None:
+    compiled = CompiledInsert(sql="", names=(), processors=(), defaults={}, positional=True)
+
+    assert compiled.parameters([{}, {}]) == [(), ()]
