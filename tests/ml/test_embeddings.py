@@ -82,7 +82,7 @@ def test_the_model_loads_from_the_package_without_the_network(
     assert (vectors**2).sum(axis=1) == pytest.approx([1.0, 1.0], abs=1e-4)
 
 
-def test_evaluate_adds_an_embeddings_row(model: TextClassifier) -> None:
+def test_evaluate_adds_an_embeddings_row(extra: None, model: TextClassifier) -> None:
     report = evaluate(model, SMALL_SET, threshold=0.45)
 
     assert report["baselines"]["embeddings"]["accuracy"] == 1.0
