@@ -3,6 +3,7 @@ in UTC; the change locks."""
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import DateTime, Engine, func, literal, select, text
@@ -43,6 +44,23 @@ def test_sqlite_timestamps_are_the_text_sqlalchemy_writes_in_utc(instant: dateti
     assert sqlalchemys is not None
 
     assert ours(instant) == sqlalchemys(instant.astimezone(UTC))
+
+
+def test_an_instant_binds_to_its_own_text_whatever_was_bound_before() -> None:
+    """The texts are remembered; two datetimes that compare equal but are different instants
+    (the two 02:30 of the night clocks go back: Python compares them on the wall clock) must
+    not share one."""
+    dialect = sqlite.dialect()
+    bind = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert bind is not None
+    first = datetime(2026, 10, 25, 2, 30, tzinfo=ZoneInfo("Europe/Paris"))
+    second = first.replace(fold=1)
+
+    assert (bind(first), bind(second)) == (
+        "2026-10-25 00:30:00.000000",
+        "2026-10-25 01:30:00.000000",
+    )
+    assert bind(first.astimezone(PARIS_WINTER)) == bind(first)  # one instant, one text
 
 
 def test_a_naive_timestamp_is_refused_on_sqlite_too() -> None:
