@@ -215,3 +215,17 @@ def test_features_saved_before_still_load(
 
     assert loaded.words_.vocabulary_ == features.words_.vocabulary_
     assert (loaded.transform(texts) != features.transform(texts)).nnz == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Trèèès en retard!!!", "trees en retard!!"),  # runs of three or more become two
+        ("aa bb", "aa bb"),  # a run of two stays
+        ("noooooon", "noon"),
+        ("@SNCF 3 trains: https://t.co/x\n\n  www.ex.fr", "xhandle 0 trains: xurl xurl"),
+        ("", ""),
+    ],
+)
+def test_normalisation(text: str, expected: str) -> None:
+    assert normalise(text) == expected
