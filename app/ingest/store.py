@@ -136,7 +136,7 @@ def store(
     events = []
     for (post, mention), route in zip(new, routes, strict=True):
         ticket = ticket_of.get(mention.id)
-        decisions.append(_decision(mention, route, ticket))
+        decisions.append(_decision(mention, route, ticket, at))
         if ticket is not None:
             events.append(
                 _routed_event(mention=mention, verdict=post.verdict, route=route, ticket=ticket)
@@ -330,10 +330,15 @@ def _classification(mention: Written, verdict: Verdict) -> dict[str, Any]:
         "probabilities": verdict.probabilities,
         "model_version": verdict.model_version,
         "triage": verdict.triage,
+        # The transaction's instant, as the mention's: one time to format for all of a
+        # batch's rows, not one per row (a column default is called for each).
+        "created_at": mention.received_at,
     }
 
 
-def _decision(mention: Written, route: routing.Route, ticket: AnyTicket | None) -> dict[str, Any]:
+def _decision(
+    mention: Written, route: routing.Route, ticket: AnyTicket | None, at: datetime
+) -> dict[str, Any]:
     """The routing decision: the rule that matched, and the ticket (and its team) the post
     went to; a follow-up joins its thread's ticket in whichever team holds it."""
     return {
@@ -344,6 +349,7 @@ def _decision(mention: Written, route: routing.Route, ticket: AnyTicket | None) 
         "team_id": ticket.team_id if ticket else None,
         "priority": route.priority,
         "ticket_id": ticket.id if ticket else None,
+        "created_at": at,
     }
 
 
