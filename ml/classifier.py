@@ -39,6 +39,7 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def fit(
         self, features: Any, labels: Any, sample_weight: NDArray[np.float64] | None = None
     ) -> "BlendedClassifier":
+        self.__dict__.pop(_BOTH, None)  # the weights of an earlier fit
         logistic = LogisticRegression(C=self.c, max_iter=5000, random_state=self.random_state)
         logistic.fit(features, labels, sample_weight=sample_weight)
         bayes = MultinomialNB(alpha=self.bayes_alpha)
@@ -56,14 +57,37 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return self
 
     def predict_proba(self, features: spmatrix) -> NDArray[np.float64]:
-        logistic = _softmax(features @ self.logistic_weights_ + self.logistic_bias_)
-        bayes = _softmax(features @ self.bayes_weights_ + self.bayes_bias_)
+        scores = features @ self._both_weights()
+        split = self.logistic_weights_.shape[1]
+        logistic = _softmax(scores[:, :split] + self.logistic_bias_)
+        bayes = _softmax(scores[:, split:] + self.bayes_bias_)
         blended: NDArray[np.float64] = (1 - self.bayes_weight) * logistic
         return blended + self.bayes_weight * bayes
+
+    def _both_weights(self) -> NDArray[np.float32]:
+        """The two weight matrices side by side, made once per loaded model: one sparse product
+        reads each feature's weights of both models from one place, where two products read two
+        places far apart in memory (and pay scipy's per-call checks twice). The same sums, in
+        the same order: the same probabilities, bit for bit. Not saved with the model."""
+        both: NDArray[np.float32] | None = self.__dict__.get(_BOTH)
+        if both is None:
+            both = np.hstack([self.logistic_weights_, self.bayes_weights_])
+            self.__dict__[_BOTH] = both
+        return both
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy: on Python 3.11 the state scikit-learn gives is the instance's own dictionary.
+        state: dict[str, Any] = dict(super().__getstate__())
+        state.pop(_BOTH, None)
+        return state
 
     def predict(self, features: spmatrix) -> NDArray[Any]:
         classes: NDArray[Any] = self.classes_[np.argmax(self.predict_proba(features), axis=1)]
         return classes
+
+
+# Where a BlendedClassifier keeps its two weight matrices side by side (see `_both_weights`).
+_BOTH = "_both_weights_cache"
 
 
 def _softmax(scores: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -6,7 +6,7 @@ from scipy.sparse import csr_matrix
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import MultinomialNB
 
-from ml.classifier import BlendedClassifier
+from ml.classifier import BlendedClassifier, _softmax
 
 
 def counts(rows: int, classes: int, seed: int) -> tuple[csr_matrix, np.ndarray]:
@@ -48,3 +48,28 @@ def test_the_weights_are_stored_for_fast_sparse_products() -> None:
         assert matrix.shape == (40, 3)
         assert matrix.dtype == np.float32
         assert matrix.flags["C_CONTIGUOUS"]
+
+
+def test_one_product_gives_what_the_two_products_gave_bit_for_bit() -> None:
+    features, labels = counts(80, 4, seed=2)
+    blended = BlendedClassifier(bayes_weight=0.25).fit(features, labels)
+
+    logistic = _softmax(features @ blended.logistic_weights_ + blended.logistic_bias_)
+    bayes = _softmax(features @ blended.bayes_weights_ + blended.bayes_bias_)
+
+    assert np.array_equal(blended.predict_proba(features), 0.75 * logistic + 0.25 * bayes)
+
+
+def test_the_side_by_side_weights_follow_a_new_fit_and_are_not_saved() -> None:
+    features, labels = counts(60, 3, seed=3)
+    blended = BlendedClassifier().fit(features, labels)
+    first = blended.predict_proba(features)
+
+    assert "_both_weights_cache" not in blended.__getstate__()
+    assert "_both_weights_cache" in blended.__dict__  # saving leaves the instance as it was
+    refitted = blended.fit(features[:, ::-1].tocsr(), labels)  # other weights, same instance
+    assert not np.allclose(refitted.predict_proba(features), first)
+    assert np.array_equal(
+        refitted.predict_proba(features),
+        BlendedClassifier().fit(features[:, ::-1].tocsr(), labels).predict_proba(features),
+    )
