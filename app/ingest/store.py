@@ -129,7 +129,9 @@ def store(
     insert_rows(session, Classification, [_classification(m, p.verdict) for p, m in new])
     at = utcnow()
     routes = [routing.route(table, facts_of(m, p.account, p.verdict, at=at)) for p, m in new]
-    ticket_of = _queue(session=session, new=new, routes=routes, reopen_within=reopen_within)
+    ticket_of = _queue(
+        session=session, new=new, routes=routes, terms=table.teams, reopen_within=reopen_within
+    )
     slugs = {team_id: slug for slug, team_id in table.team_ids.items()}
     stored = {}
     decisions = []
@@ -358,6 +360,7 @@ def _queue(
     session: Session,
     new: list[tuple[Post, Written]],
     routes: list[routing.Route],
+    terms: dict[int, teams.TeamTerms],
     reopen_within: timedelta,
 ) -> dict[int, AnyTicket]:
     """The ticket of each routed mention (by mention id): new threads get theirs in one INSERT;
@@ -377,7 +380,7 @@ def _queue(
     for post, mention, route in routed:
         if mention.conversation_key not in busy:
             openers.setdefault(mention.conversation_key, (post, mention, route))
-    opened = _open_tickets(session=session, openers=list(openers.values()))
+    opened = _open_tickets(session=session, openers=list(openers.values()), terms=terms)
     ticket_of: dict[int, AnyTicket] = {ticket.first_mention_id: ticket for ticket in opened}
     for post, mention, route in routed:
         if mention.id not in ticket_of:
@@ -405,7 +408,10 @@ def _threads_with_tickets(*, session: Session, keys: set[str], since: datetime) 
 
 
 def _open_tickets(
-    *, session: Session, openers: list[tuple[Post, Written, routing.Route]]
+    *,
+    session: Session,
+    openers: list[tuple[Post, Written, routing.Route]],
+    terms: dict[int, teams.TeamTerms],
 ) -> list[Opened]:
     """One new ticket per thread in one INSERT, with the deadlines, audit and outbox rows that
     `tickets.open_or_join` writes. If another transaction opened one of these threads since our
@@ -413,12 +419,8 @@ def _open_tickets(
     if not openers:
         return []
     now = utcnow()
-    team_rows = {
-        team.id: team
-        for team in session.scalars(
-            select(Team).where(Team.id.in_({route.team_id for _, _, route in openers}))
-        )
-    }
+    wanted = {route.team_id for _, _, route in openers if route.team_id is not None}
+    team_rows = _team_terms(session=session, terms=terms, ids=wanted)
     clocks = {team_id: _SlaClock(team, now) for team_id, team in team_rows.items()}
     # In thread order, so that concurrent transactions take these index locks in one order.
     openers = sorted(openers, key=lambda opener: opener[1].conversation_key)
@@ -459,6 +461,18 @@ def _open_tickets(
         ],
     )
     return opened
+
+
+def _team_terms(
+    *, session: Session, terms: dict[int, teams.TeamTerms], ids: set[int]
+) -> dict[int, teams.TeamTerms]:
+    """The terms of these teams, from the routing table's; a team it lacks (its row did not give
+    terms when the table was loaded) is read here, and raises here if it still does not."""
+    found = {team_id: terms[team_id] for team_id in ids if team_id in terms}
+    if missing := ids - found.keys():
+        for team in session.scalars(select(Team).where(Team.id.in_(missing))):
+            found[team.id] = teams.terms_of(team)
+    return found
 
 
 def _ticket_row(
@@ -504,9 +518,9 @@ class _SlaClock:
     """`sla.schedule` for the tickets a batch opens: the team's policy and clock read once, and
     the deadlines of each priority computed once, since the batch's tickets open together."""
 
-    def __init__(self, team: Team, start: datetime) -> None:
-        self.policy = teams.policy_of(team)
-        self.clock = teams.sla_clock(team)
+    def __init__(self, team: teams.TeamTerms, start: datetime) -> None:
+        self.policy = team.policy
+        self.clock = team.clock
         self.start = start
         self.computed: dict[str, list[dict[str, Any]]] = {}
 

@@ -1,6 +1,7 @@
 """Teams: look up, declare, and read their hours and SLA policy."""
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -83,4 +84,22 @@ def calendar_of(team: Team) -> Calendar:
 
 def sla_clock(team: Team) -> Calendar:
     """What SLA deadlines count in: business hours if the policy says so, else calendar time."""
-    return calendar_of(team) if policy_of(team).business_time else ALWAYS_OPEN
+    return terms_of(team).clock
+
+
+@dataclass(frozen=True)
+class TeamTerms:
+    """What a new ticket needs of its team, read once: its names, its SLA policy and the clock
+    its deadlines count in (reading the policy and building the calendar from the team's row
+    cost more than computing the deadlines)."""
+
+    id: int
+    slug: str
+    policy: SlaPolicy
+    clock: Calendar
+
+
+def terms_of(team: Team) -> TeamTerms:
+    policy = policy_of(team)
+    clock = calendar_of(team) if policy.business_time else ALWAYS_OPEN
+    return TeamTerms(id=team.id, slug=team.slug, policy=policy, clock=clock)

@@ -251,8 +251,24 @@ def publish(
     )
 
 
+class TeamNames(Protocol):
+    """What an event's payload says of a team (a stored `Team`, or its terms as a loaded
+    routing table holds them)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def slug(self) -> str: ...
+
+
 def publication(
-    *, ticket: TicketView, team: Team, holder: Team, type: str, mention_id: int | None
+    *,
+    ticket: TicketView,
+    team: TeamNames,
+    holder: TeamNames,
+    type: str,
+    mention_id: int | None,
 ) -> dict[str, Any]:
     """What `publish` records (the arguments of `outbox.record` and `outbox.row`): the ticket's
     state, for `team`, while `holder` has the ticket."""

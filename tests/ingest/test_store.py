@@ -5,7 +5,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event, text
+from pydantic import ValidationError
+from sqlalchemy import Engine, event, text, update
 
 from app.config import Settings
 from app.db import make_sessionmaker, utcnow
@@ -164,3 +165,46 @@ def test_a_conflict_past_the_first_page_of_a_large_batch_leaves_nothing_half_wri
     assert (answer.json()["created"], answer.json()["duplicates"]) == (1_199, 1)
     assert db.count(Mention) == 1_200
     assert db.count(Classification) == 1_200
+
+
+def test_new_tickets_take_their_team_s_terms_from_the_loaded_table(
+    client: TestClient, engine: Engine
+) -> None:
+    """Reading and parsing the teams' rows cost a group more than computing its deadlines."""
+    client.post("/v1/mentions/batch", json={"mentions": [mention("t1", DELAY_EN)]})
+    read: list[str] = []
+
+    def capture(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        if sql.lstrip().startswith("SELECT teams."):
+            read.append(sql)
+
+    event.listen(Engine, "before_cursor_execute", capture)
+    try:
+        batch = [mention("t2", DELAY_EN), mention("t3", PRESS_EN)]
+        items = client.post("/v1/mentions/batch", json={"mentions": batch}).json()["items"]
+    finally:
+        event.remove(Engine, "before_cursor_execute", capture)
+
+    assert [item["mention"]["routing"]["team"] for item in items] == [
+        "customer-service",
+        "communications",
+    ]
+    assert read == []
+
+
+def test_a_team_whose_hours_no_longer_parse_fails_its_own_posts_alone(
+    client: TestClient, engine: Engine
+) -> None:
+    with engine.begin() as connection:  # as a hand edit or a bad restore could leave it
+        connection.execute(
+            update(Team)
+            .where(Team.slug == "customer-service")
+            .values(hours={"timezone": "Europe/Nowhere"}, updated_at=utcnow())
+        )
+
+    press = client.post("/v1/mentions", json=mention("p1", PRESS_EN))
+    with pytest.raises(ValidationError):  # the test client raises what the server would log
+        client.post("/v1/mentions", json=mention("d1", DELAY_EN))
+
+    assert press.status_code == 201
+    assert press.json()["routing"]["team"] == "communications"
