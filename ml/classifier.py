@@ -39,7 +39,6 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def fit(
         self, features: Any, labels: Any, sample_weight: NDArray[np.float64] | None = None
     ) -> "BlendedClassifier":
-        self.__dict__.pop(_BOTH, None)  # the weights of an earlier fit
         logistic = LogisticRegression(C=self.c, max_iter=5000, random_state=self.random_state)
         logistic.fit(features, labels, sample_weight=sample_weight)
         bayes = MultinomialNB(alpha=self.bayes_alpha)
@@ -54,26 +53,25 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.logistic_bias_ = intercept.astype(np.float64)
         self.bayes_weights_ = np.ascontiguousarray(bayes.feature_log_prob_.T, dtype=np.float32)
         self.bayes_bias_ = bayes.class_log_prior_.astype(np.float64)
+        self._set_both_weights()
         return self
 
     def predict_proba(self, features: spmatrix) -> NDArray[np.float64]:
-        scores = features @ self._both_weights()
+        scores = features @ self.__dict__[_BOTH]
         split = self.logistic_weights_.shape[1]
         logistic = _softmax(scores[:, :split] + self.logistic_bias_)
         bayes = _softmax(scores[:, split:] + self.bayes_bias_)
         blended: NDArray[np.float64] = (1 - self.bayes_weight) * logistic
         return blended + self.bayes_weight * bayes
 
-    def _both_weights(self) -> NDArray[np.float32]:
-        """The two weight matrices side by side, made once per loaded model: one sparse product
-        reads each feature's weights of both models from one place, where two products read two
-        places far apart in memory (and pay scipy's per-call checks twice). The same sums, in
-        the same order: the same probabilities, bit for bit. Not saved with the model."""
-        both: NDArray[np.float32] | None = self.__dict__.get(_BOTH)
-        if both is None:
-            both = np.hstack([self.logistic_weights_, self.bayes_weights_])
-            self.__dict__[_BOTH] = both
-        return both
+    def _set_both_weights(self) -> None:
+        """The two weight matrices side by side, made when the model is fitted or loaded: one
+        sparse product reads each feature's weights of both models from one place, where two
+        products read two places far apart in memory (and paid scipy's per-call checks twice).
+        For sparse features, the same sums in the same order: the same probabilities, bit for
+        bit. Not saved with the model."""
+        both = np.hstack([self.logistic_weights_, self.bayes_weights_])
+        self.__dict__[_BOTH] = both
 
     def __getstate__(self) -> dict[str, Any]:
         # A copy: on Python 3.11 the state scikit-learn gives is the instance's own dictionary.
@@ -81,12 +79,17 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         state.pop(_BOTH, None)
         return state
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "logistic_weights_" in state:  # a fitted model
+            self._set_both_weights()
+
     def predict(self, features: spmatrix) -> NDArray[Any]:
         classes: NDArray[Any] = self.classes_[np.argmax(self.predict_proba(features), axis=1)]
         return classes
 
 
-# Where a BlendedClassifier keeps its two weight matrices side by side (see `_both_weights`).
+# Where a BlendedClassifier keeps its two weight matrices side by side (`_set_both_weights`).
 _BOTH = "_both_weights_cache"
 
 
