@@ -130,7 +130,7 @@ def store(
     at = utcnow()
     routes = [routing.route(table, facts_of(m, p.account, p.verdict, at=at)) for p, m in new]
     ticket_of = _queue(
-        session=session, new=new, routes=routes, terms=table.teams, reopen_within=reopen_within
+        session=session, new=new, routes=routes, terms=table.team_terms, reopen_within=reopen_within
     )
     slugs = {team_id: slug for slug, team_id in table.team_ids.items()}
     stored = {}
@@ -420,8 +420,8 @@ def _open_tickets(
         return []
     now = utcnow()
     wanted = {route.team_id for _, _, route in openers if route.team_id is not None}
-    team_rows = _team_terms(session=session, terms=terms, ids=wanted)
-    clocks = {team_id: _SlaClock(team, now) for team_id, team in team_rows.items()}
+    terms_by_team = _team_terms(session=session, terms=terms, ids=wanted)
+    clocks = {team_id: _SlaClock(found, now) for team_id, found in terms_by_team.items()}
     # In thread order, so that concurrent transactions take these index locks in one order.
     openers = sorted(openers, key=lambda opener: opener[1].conversation_key)
     rows = [_ticket_row(post, m, route, clocks, now) for post, m, route in openers]
@@ -451,8 +451,8 @@ def _open_tickets(
             outbox.row(
                 **tickets.publication(
                     ticket=ticket,
-                    team=team_rows[ticket.team_id],
-                    holder=team_rows[ticket.team_id],
+                    team=terms_by_team[ticket.team_id],
+                    holder=terms_by_team[ticket.team_id],
                     type="ticket.created",
                     mention_id=ticket.first_mention_id,
                 )
@@ -518,9 +518,9 @@ class _SlaClock:
     """`sla.schedule` for the tickets a batch opens: the team's policy and clock read once, and
     the deadlines of each priority computed once, since the batch's tickets open together."""
 
-    def __init__(self, team: teams.TeamTerms, start: datetime) -> None:
-        self.policy = team.policy
-        self.clock = team.clock
+    def __init__(self, terms: teams.TeamTerms, start: datetime) -> None:
+        self.policy = terms.policy
+        self.clock = terms.clock
         self.start = start
         self.computed: dict[str, list[dict[str, Any]]] = {}
 

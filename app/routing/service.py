@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import logging
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ from app.routing.schemas import Explanation, RuleSpec, TableRead, TableSpec, Ver
 from app.teams import service as teams
 from app.teams.calendar import Calendar
 from app.teams.models import Team
-from app.teams.service import TeamTerms
+
+log = logging.getLogger(__name__)
 
 # An arbitrary constant naming the advisory lock of routing table changes.
 TABLE_CHANGE_LOCK = 0x41_69_67_52  # "AigR"
@@ -39,7 +41,7 @@ class LoadedTable:
     calendars: dict[str, Calendar] = field(default_factory=dict)
     # Every team's terms, by id, as the table's stamp saw the teams: the tickets a group opens
     # read them here instead of reading and parsing the teams' rows again.
-    teams: dict[int, TeamTerms] = field(default_factory=dict)
+    team_terms: dict[int, teams.TeamTerms] = field(default_factory=dict)
 
     def is_open(self, team: str, at: datetime) -> bool:
         return self.calendars[team].is_open(at)
@@ -205,20 +207,21 @@ def load_table(*, session: Session, version: int | None) -> LoadedTable:
         calendars={
             team.slug: teams.calendar_of(team) for team in team_rows.values() if team.slug in used
         },
-        teams=_terms(team_rows),
+        team_terms=_terms(team_rows),
     )
 
 
-def _terms(team_rows: dict[int, Team]) -> dict[int, TeamTerms]:
-    """The terms of each team whose row gives them. One that does not (hours that no longer
-    parse, a time zone this machine lacks) is left out: its tickets read its row where they
-    open, and fail there, alone, not every post that this table routes."""
+def _terms(team_rows: dict[int, Team]) -> dict[int, teams.TeamTerms]:
+    """The terms of each team whose row gives them. One that does not (hours or a policy that
+    no longer parse, a time zone this machine lacks) is left out and logged: its tickets read
+    its row where they open, and fail there, alone. (A team named by a rule's business-hours
+    condition still fails the table's loading, through its calendar.)"""
     terms = {}
     for team_id, team in team_rows.items():
         try:
             terms[team_id] = teams.terms_of(team)
-        except Exception:  # noqa: S112 - whatever it is, it is raised again where it matters
-            continue
+        except (ValueError, KeyError) as error:  # ZoneInfoNotFoundError is a KeyError
+            log.warning("team %s: its hours or SLA policy do not parse: %r", team.slug, error)
     return terms
 
 

@@ -1,6 +1,7 @@
 """The set-based writes of new posts match what the one-by-one path of tickets writes."""
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -208,3 +209,21 @@ def test_a_team_whose_hours_no_longer_parse_fails_its_own_posts_alone(
 
     assert press.status_code == 201
     assert press.json()["routing"]["team"] == "communications"
+
+
+def test_a_team_s_new_sla_applies_to_the_next_tickets_it_gets(
+    client: TestClient, engine: Engine
+) -> None:
+    """The routing table, loaded once, holds the teams' terms: a change of a team is seen."""
+    client.post("/v1/mentions/batch", json={"mentions": [mention("a1", PRESS_EN)]})
+    targets = {f"P{n}": {"first_response_minutes": 7, "resolution_hours": 1} for n in range(1, 5)}
+    team = {"name": "Communications", "sla": {"targets": targets}}
+    assert client.put("/v1/teams/communications", json=team).status_code == 200
+
+    batch = [mention("a2", PRESS_EN, author={"handle": "reporter"})]
+    item = client.post("/v1/mentions/batch", json={"mentions": batch}).json()["items"][0]
+
+    with make_sessionmaker(engine)() as session:
+        ticket = session.get_one(Ticket, item["mention"]["routing"]["ticket_id"])
+        first_response = _deadlines(session, ticket)["first_response"][0]
+        assert first_response - ticket.opened_at == timedelta(minutes=7)
