@@ -87,7 +87,7 @@ def _sqlite_utc_text(value: datetime | None) -> str | None:
 @functools.lru_cache(maxsize=1024)
 def _utc_text(value: datetime) -> str:
     # Remembered: a transaction binds its own instant about ten times a post (a post's rows'
-    # times, its ticket's and its events'), and formatting one costs 20 times a look-up.
+    # times, its ticket's, its audit row's), and formatting one costs ten times a look-up.
     return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
 
 

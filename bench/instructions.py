@@ -59,7 +59,13 @@ def count(output: Path, arguments: list[str]) -> int:
     command = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
     command += [f"--callgrind-out-file={output}", sys.executable, __file__, *arguments]
     done = subprocess.run(  # noqa: S603 - valgrind, our interpreter and this script
-        command, env={**os.environ, MEASURED: "1"}, capture_output=True, text=True, check=False
+        # A fixed hash seed: the order of sets and dictionaries of strings, and so the count,
+        # would otherwise change from run to run.
+        command,
+        env={**os.environ, MEASURED: "1", "PYTHONHASHSEED": "0"},
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         sys.exit(f"the measured run failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
@@ -101,7 +107,7 @@ def ingest_groups(size: int, groups: int) -> None:
 def _collect(state: str) -> None:
     """Switch callgrind's counting of this process on or off."""
     command = ["callgrind_control", "--instr=" + state, str(os.getpid())]
-    subprocess.run(command, capture_output=True, check=True)  # noqa: S603 - valgrind's own tool
+    subprocess.run(command, capture_output=True, check=True, timeout=60)  # noqa: S603 - valgrind's
 
 
 if __name__ == "__main__":

@@ -15,9 +15,10 @@ PAYLOAD_VERSION = 1
 
 def new_event_id() -> str:
     """'evt_' and a UUID of version 7 (RFC 9562) in hex: 48 bits of Unix time in milliseconds,
-    then 74 random bits. Unique as a random UUID is, but ordered by time, so that each new event
-    goes at the end of the ids' index: with random ids each insert wrote a page of that index of
-    its own, and an event cost three times as much to insert past 100,000 of them (SQLite)."""
+    then 74 random bits. Unique in practice, as a random UUID is, but ordered by time, so that
+    each new event goes at the end of the ids' index: with random ids each insert wrote a page
+    of that index of its own, and an event cost three times as much to insert past 100,000 of
+    them (SQLite)."""
     value = time.time_ns() // 1_000_000 << 80 | int.from_bytes(os.urandom(10), "big")
     value = value & ~_VERSION_AND_VARIANT | _V7
     return f"evt_{value:032x}"
