@@ -1,6 +1,7 @@
 """The set-based writes of new posts match what the one-by-one path of tickets writes."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -126,15 +127,27 @@ def test_ingest_and_the_sweep_find_tickets_through_indexes(
 def statements() -> Iterator[dict[str, Any]]:
     """Each distinct statement that reads the tickets, in any engine (the application's own
     included), with its first parameters, until the end of the test."""
+    with _captured(
+        lambda sql: "FROM tickets" in sql and sql.lstrip().upper().startswith(("SELECT", "UPDATE"))
+    ) as seen:
+        yield seen
+
+
+@contextmanager
+def _captured(wanted: Callable[[str], bool]) -> Iterator[dict[str, Any]]:
+    """Each distinct statement that `wanted` accepts, run by any engine within the block, with
+    its first parameters."""
     seen: dict[str, Any] = {}
 
     def capture(_conn: Any, _cursor: Any, sql: str, params: Any, _context: Any, many: bool) -> None:
-        if "FROM tickets" in sql and sql.lstrip().upper().startswith(("SELECT", "UPDATE")):
+        if wanted(sql):
             seen.setdefault(sql, params[0] if many else params)
 
     event.listen(Engine, "before_cursor_execute", capture)
-    yield seen
-    event.remove(Engine, "before_cursor_execute", capture)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", capture)
 
 
 def test_a_conflict_past_the_first_page_of_a_large_batch_leaves_nothing_half_written(
@@ -173,24 +186,15 @@ def test_new_tickets_take_their_team_s_terms_from_the_loaded_table(
 ) -> None:
     """Reading and parsing the teams' rows cost a group more than computing its deadlines."""
     client.post("/v1/mentions/batch", json={"mentions": [mention("t1", DELAY_EN)]})
-    read: list[str] = []
-
-    def capture(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
-        if sql.lstrip().startswith("SELECT teams."):
-            read.append(sql)
-
-    event.listen(Engine, "before_cursor_execute", capture)
-    try:
+    with _captured(lambda sql: sql.lstrip().startswith("SELECT teams.")) as read:
         batch = [mention("t2", DELAY_EN), mention("t3", PRESS_EN)]
         items = client.post("/v1/mentions/batch", json={"mentions": batch}).json()["items"]
-    finally:
-        event.remove(Engine, "before_cursor_execute", capture)
 
     assert [item["mention"]["routing"]["team"] for item in items] == [
         "customer-service",
         "communications",
     ]
-    assert read == []
+    assert read == {}
 
 
 def test_a_team_whose_hours_no_longer_parse_fails_its_own_posts_alone(
