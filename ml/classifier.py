@@ -57,7 +57,7 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return self
 
     def predict_proba(self, features: spmatrix) -> NDArray[np.float64]:
-        scores = features @ self.__dict__[_BOTH]
+        scores = features @ self._both_weights
         split = self.logistic_weights_.shape[1]
         logistic = _softmax(scores[:, :split] + self.logistic_bias_)
         bayes = _softmax(scores[:, split:] + self.bayes_bias_)
@@ -70,13 +70,12 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         products read two places far apart in memory (and paid scipy's per-call checks twice).
         For sparse features, the same sums in the same order: the same probabilities, bit for
         bit. Not saved with the model."""
-        both = np.hstack([self.logistic_weights_, self.bayes_weights_])
-        self.__dict__[_BOTH] = both
+        self._both_weights = np.hstack([self.logistic_weights_, self.bayes_weights_])
 
     def __getstate__(self) -> dict[str, Any]:
         # A copy: on Python 3.11 the state scikit-learn gives is the instance's own dictionary.
         state: dict[str, Any] = dict(super().__getstate__())
-        state.pop(_BOTH, None)
+        state.pop("_both_weights", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -87,10 +86,6 @@ class BlendedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def predict(self, features: spmatrix) -> NDArray[Any]:
         classes: NDArray[Any] = self.classes_[np.argmax(self.predict_proba(features), axis=1)]
         return classes
-
-
-# Where a BlendedClassifier keeps its two weight matrices side by side (`_set_both_weights`).
-_BOTH = "_both_weights_cache"
 
 
 def _softmax(scores: NDArray[np.float64]) -> NDArray[np.float64]:

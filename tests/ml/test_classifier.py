@@ -71,10 +71,10 @@ def test_the_side_by_side_weights_follow_a_new_fit_and_are_not_saved() -> None:
 
     saved = sio.dumps(blended)
     with zipfile.ZipFile(io.BytesIO(saved)) as archive:
-        assert "_both_weights_cache" not in archive.read("schema.json").decode()
+        assert "_both_weights" not in archive.read("schema.json").decode()
     loaded = sio.loads(saved, trusted=sio.get_untrusted_types(data=saved))
     assert np.array_equal(loaded.predict_proba(features), first)  # made again at load
-    assert "_both_weights_cache" in blended.__dict__  # saving left the instance as it was
+    assert "_both_weights" in blended.__dict__  # saving left the instance as it was
 
     refitted = blended.fit(features[:, ::-1].tocsr(), labels)  # other weights, same instance
     assert not np.allclose(refitted.predict_proba(features), first)
