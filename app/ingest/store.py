@@ -515,8 +515,8 @@ def _created_event(ticket: Opened, route: routing.Route, now: datetime) -> dict[
 
 
 class _SlaClock:
-    """`sla.schedule` for the tickets a batch opens: the team's policy and clock read once, and
-    the deadlines of each priority computed once, since the batch's tickets open together."""
+    """`sla.schedule` for the tickets a batch opens: the team's policy and clock from its terms,
+    and the deadlines of each priority computed once, since the batch's tickets open together."""
 
     def __init__(self, terms: teams.TeamTerms, start: datetime) -> None:
         self.policy = terms.policy

@@ -161,8 +161,9 @@ class Calendar:
 
 
 # Every ticket a group of posts opens has its deadlines computed, each from a walk over the open
-# days ahead, and the same few days come again and again (each group builds its calendars
-# anew, equal to the last ones): converting their hours to UTC was most of that walk.
+# days ahead, and the same few days come again and again, group after group (and for calendars
+# built anew but equal, as those of a reloaded routing table): converting their hours to UTC was
+# most of that walk.
 @lru_cache(maxsize=4096)
 def _day_spans(calendar: Calendar, day: date) -> tuple[Span, ...]:
     if day in calendar.holidays:
